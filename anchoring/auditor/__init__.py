@@ -1,0 +1,1 @@
+"""Auditor tools: verify a proof offline, monitor the whole log. Standard library + cryptography."""

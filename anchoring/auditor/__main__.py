@@ -1,0 +1,7 @@
+"""``python -m anchoring.auditor verify|monitor ...``."""
+
+import sys
+
+from anchoring.auditor.cli import main
+
+sys.exit(main())

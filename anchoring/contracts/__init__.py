@@ -1,0 +1,1 @@
+"""RegistryAnchor: Solidity source, and the committed ABI and bytecode compiled from it."""

@@ -1,0 +1,335 @@
+"""The transparency log stored in SQL (SQLite or PostgreSQL), in the caller's transaction.
+
+What is stored and why:
+
+* ``log_entries`` - each entry's exact bytes and leaf hash, by index.
+* ``log_hashes`` - every complete-subtree hash, keyed by its tlog stored-hash index, written
+  once when the subtree completes. Roots and proofs read O(log n) rows in one query and never
+  recompute a subtree; nothing is O(n) at start-up or per request.
+* ``log_head`` - one row (size, root). Appenders lock it first, which is what makes indexes
+  gap-free and unique across processes and hosts (``SELECT ... FOR UPDATE`` on PostgreSQL; on
+  SQLite the caller's transaction already holds the write lock from ``BEGIN IMMEDIATE``).
+* ``log_checkpoints`` - every checkpoint the log signed, so it can refuse to sign a later one
+  that is not an extension of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Text,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from anchoring import tlog
+from anchoring.checkpoint import Checkpoint, Receipt, format_checkpoint, open_checkpoint
+from anchoring.checkpoint import sign_receipt as _sign_receipt
+from anchoring.note import NoteSigner
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# On SQLite only "INTEGER PRIMARY KEY" aliases the rowid (one B-tree instead of two).
+_Index = BigInteger().with_variant(Integer(), "sqlite")
+_HEAD_ID = 1
+_INSERT_CHUNK = 10_000
+MAX_ENTRY_SIZE = 0xFFFF
+
+
+class LogBase(DeclarativeBase):
+    """Declarative base of the log's tables, separate from the catalogue's."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class LogEntry(LogBase):
+    __tablename__ = "log_entries"
+
+    idx: Mapped[int] = mapped_column(_Index, primary_key=True, autoincrement=False)
+    entry: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    leaf_hash: Mapped[bytes] = mapped_column(LargeBinary(32), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+class LogHash(LogBase):
+    __tablename__ = "log_hashes"
+
+    idx: Mapped[int] = mapped_column(_Index, primary_key=True, autoincrement=False)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32), nullable=False)
+
+
+class LogHead(LogBase):
+    __tablename__ = "log_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    size: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    root: Mapped[bytes] = mapped_column(LargeBinary(32), nullable=False)
+
+
+class LogCheckpoint(LogBase):
+    __tablename__ = "log_checkpoints"
+
+    size: Mapped[int] = mapped_column(_Index, primary_key=True, autoincrement=False)
+    root: Mapped[bytes] = mapped_column(LargeBinary(32), nullable=False)
+    note: Mapped[str] = mapped_column(Text, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+class LogError(RuntimeError):
+    """The stored log is inconsistent (tampering or a bug): refuse to go on."""
+
+
+class LogRangeError(ValueError):
+    """An index or size outside the log; `parameter` names the offending argument."""
+
+    def __init__(self, parameter: str, message: str) -> None:
+        super().__init__(message)
+        self.parameter = parameter
+
+
+@dataclass(frozen=True)
+class AppendedLeaf:
+    index: int
+    leaf_hash: bytes
+
+
+@dataclass(frozen=True)
+class SignedCheckpoint:
+    origin: str
+    size: int
+    root: bytes
+    note: str
+    created_at: datetime
+
+
+def _insert_ignoring_conflicts(session: Session, table: type[LogBase]):  # type: ignore[no-untyped-def]
+    dialect = session.get_bind().dialect.name
+    module = postgresql if dialect == "postgresql" else sqlite
+    return module.insert(table).on_conflict_do_nothing()
+
+
+def _as_utc(when: datetime) -> datetime:
+    # SQLite hands back naive datetimes; everything this module stores is UTC.
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def hash_reader(session: Session):  # type: ignore[no-untyped-def]
+    """A tlog.HashReader answering each batch with one SELECT on log_hashes."""
+
+    def read_hashes(indexes: list[int]) -> list[bytes]:
+        if not indexes:
+            return []
+        rows = session.execute(
+            select(LogHash.idx, LogHash.hash).where(LogHash.idx.in_(indexes))).all()
+        found = {idx: h for idx, h in rows}
+        try:
+            return [bytes(found[i]) for i in indexes]
+        except KeyError as missing:
+            raise LogError(f"stored hash {missing} is missing") from None
+
+    return read_hashes
+
+
+class TransparencyLog:
+    """The registry's log: append in the caller's transaction, sign checkpoints, serve proofs.
+
+    Holds no per-request state, so one instance is shared by all threads of a process.
+    """
+
+    def __init__(self, origin: str, signer: NoteSigner) -> None:
+        if not origin or "\n" in origin:
+            raise ValueError("origin must be a non-empty single line")
+        self.origin = origin
+        self.signer = signer
+
+    @property
+    def verifier_key(self) -> str:
+        return self.signer.verifier_key
+
+    # -- head ------------------------------------------------------------------------------
+
+    def _head(self, session: Session, *, lock: bool) -> tuple[int, bytes]:
+        query = select(LogHead.size, LogHead.root).where(LogHead.id == _HEAD_ID)
+        if lock:
+            query = query.with_for_update()
+        row = session.execute(query).first()
+        if row is None:
+            if not lock:
+                return 0, tlog.empty_tree_hash()
+            session.execute(_insert_ignoring_conflicts(session, LogHead).values(
+                id=_HEAD_ID, size=0, root=tlog.empty_tree_hash()))
+            row = session.execute(query).one()
+        return int(row.size), bytes(row.root)
+
+    def size(self, session: Session) -> int:
+        return self._head(session, lock=False)[0]
+
+    # -- append ----------------------------------------------------------------------------
+
+    def append(self, session: Session, entries: Sequence[bytes]) -> list[AppendedLeaf]:
+        """Append entries in the caller's transaction; indexes are known before commit.
+
+        All new stored hashes are computed in memory from the tree's right edge (log2 n rows
+        read) and inserted with executemany, so a bulk import costs O(k) writes for k entries.
+        """
+        for entry in entries:
+            if not isinstance(entry, bytes | bytearray) or len(entry) > MAX_ENTRY_SIZE:
+                raise ValueError("log entries must be bytes of at most 65535")
+        if not entries:
+            return []
+        size, _ = self._head(session, lock=True)
+        reader = hash_reader(session)
+        right_edge = reader(tlog.right_edge_indexes(size))
+        leaves = [tlog.hash_leaf(bytes(e)) for e in entries]
+        result = tlog.append_leaves(size, right_edge, leaves)
+        now = datetime.now(UTC)
+        entry_rows = [{"idx": size + i, "entry": bytes(e), "leaf_hash": leaves[i],
+                       "created_at": now} for i, e in enumerate(entries)]
+        hash_rows = [{"idx": idx, "hash": h} for idx, h in result.stored]
+        for rows, table in ((entry_rows, LogEntry), (hash_rows, LogHash)):
+            for start in range(0, len(rows), _INSERT_CHUNK):
+                session.execute(insert(table), rows[start:start + _INSERT_CHUNK])
+        session.execute(update(LogHead).where(LogHead.id == _HEAD_ID).values(
+            size=size + len(entries), root=result.root))
+        return [AppendedLeaf(index=size + i, leaf_hash=leaf) for i, leaf in enumerate(leaves)]
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def _check_size(self, session: Session, size: int, parameter: str) -> int:
+        current = self.size(session)
+        if not 0 <= size <= current:
+            raise LogRangeError(parameter, f"{parameter} {size} is outside the log (size "
+                                           f"{current})")
+        return current
+
+    def root_at(self, session: Session, size: int) -> bytes:
+        self._check_size(session, size, "size")
+        return tlog.tree_hash(size, hash_reader(session))
+
+    def inclusion_proof(self, session: Session, index: int, size: int) -> list[bytes]:
+        self._check_size(session, size, "size")
+        if not 0 <= index < size:
+            raise LogRangeError("index", f"index {index} is not below size {size}")
+        return tlog.prove_record(size, index, hash_reader(session))
+
+    def consistency_proof(self, session: Session, old: int, new: int) -> list[bytes]:
+        self._check_size(session, new, "new")
+        if not 0 < old <= new:
+            raise LogRangeError("old", f"old must be between 1 and new ({new})")
+        return tlog.prove_tree(new, old, hash_reader(session))
+
+    def entry(self, session: Session, index: int) -> bytes:
+        value = session.execute(select(LogEntry.entry).where(LogEntry.idx == index)).scalar()
+        if value is None:
+            raise LogRangeError("index", f"no entry at index {index}")
+        return bytes(value)
+
+    def _check_tile(self, session: Session, tile: tlog.Tile) -> None:
+        if tile.records_needed() > self.size(session):
+            raise LogRangeError("tile", f"{tile.path()} is beyond the log")
+
+    def hash_tile(self, session: Session, level: int, n: int, width: int) -> bytes:
+        """Tile bytes: `width` hashes at tree level 8*level, all of complete subtrees."""
+        tile = tlog.Tile(level=level, n=n, width=width)
+        self._check_tile(session, tile)
+        indexes = [tlog.stored_hash_index(lv, k) for lv, k in tlog.tile_hash_coordinates(tile)]
+        return b"".join(hash_reader(session)(indexes))
+
+    def entries_tile(self, session: Session, n: int, width: int) -> bytes:
+        tile = tlog.Tile(level=tlog.ENTRIES_LEVEL, n=n, width=width)
+        self._check_tile(session, tile)
+        start = n * tlog.TILE_WIDTH
+        rows = session.execute(
+            select(LogEntry.entry).where(LogEntry.idx >= start, LogEntry.idx < start + width)
+            .order_by(LogEntry.idx)).scalars().all()
+        if len(rows) != width:
+            raise LogError(f"entries {start}..{start + width - 1} are missing")
+        return tlog.encode_entry_bundle([bytes(r) for r in rows])
+
+    # -- checkpoints -----------------------------------------------------------------------
+
+    @staticmethod
+    def _signed(row: LogCheckpoint, origin: str) -> SignedCheckpoint:
+        return SignedCheckpoint(origin=origin, size=int(row.size), root=bytes(row.root),
+                                note=row.note, created_at=_as_utc(row.created_at))
+
+    def latest_checkpoint(self, session: Session) -> SignedCheckpoint | None:
+        row = session.execute(
+            select(LogCheckpoint).order_by(LogCheckpoint.size.desc()).limit(1)).scalar()
+        return None if row is None else self._signed(row, self.origin)
+
+    def checkpoint_at_least(self, session: Session, size: int) -> SignedCheckpoint | None:
+        """The smallest signed checkpoint covering `size` records.
+
+        The smallest, not the latest, so a proof bundle for an old entry stays the same
+        (and cacheable) while the log keeps growing.
+        """
+        row = session.execute(
+            select(LogCheckpoint).where(LogCheckpoint.size >= size)
+            .order_by(LogCheckpoint.size).limit(1)).scalar()
+        return None if row is None else self._signed(row, self.origin)
+
+    def checkpoint_at(self, session: Session, size: int) -> SignedCheckpoint | None:
+        row = session.get(LogCheckpoint, size)
+        return None if row is None else self._signed(row, self.origin)
+
+    def sign_checkpoint_if_grown(self, session: Session) -> SignedCheckpoint | None:
+        """Sign a checkpoint for the current size if none exists for it yet.
+
+        Before signing, the root is recomputed from stored hashes and compared with the head,
+        and the new tree is proven (from stored hashes) to extend the last signed checkpoint.
+        A log key must never sign two views of history, whatever the database says.
+        """
+        size, root = self._head(session, lock=True)
+        latest = self.latest_checkpoint(session)
+        if latest is not None:
+            previous = open_checkpoint(latest.note, self.signer.verifier, self.origin)
+            if (previous.size, previous.root) != (latest.size, latest.root):
+                raise LogError("stored checkpoint row does not match its signed note")
+            if size < latest.size:
+                raise LogError(f"log shrank from {latest.size} to {size}")
+            if size == latest.size:
+                if root != latest.root:
+                    raise LogError(f"root at size {size} differs from the signed checkpoint")
+                return None
+        reader = hash_reader(session)
+        if tlog.tree_hash(size, reader) != root:
+            raise LogError(f"stored hashes do not recompute the head root at size {size}")
+        if latest is not None and latest.size > 0:
+            proof = tlog.prove_tree(size, latest.size, reader)
+            try:
+                tlog.check_tree(proof, size, root, latest.size, latest.root)
+            except tlog.ProofError as exc:
+                raise LogError(f"size {size} is not consistent with the checkpoint at "
+                               f"{latest.size}: {exc}") from exc
+        note = self.signer.sign(format_checkpoint(Checkpoint(self.origin, size, root)))
+        session.execute(_insert_ignoring_conflicts(session, LogCheckpoint).values(
+            size=size, root=root, note=note, created_at=datetime.now(UTC)))
+        stored = self.checkpoint_at(session, size)
+        if stored is None or stored.root != root:
+            raise LogError(f"another signer stored a different checkpoint at size {size}")
+        return stored
+
+    # -- receipts --------------------------------------------------------------------------
+
+    def sign_receipt(self, index: int, leaf_hash: bytes, when: datetime) -> str:
+        """A signed note promising `leaf_hash` is at `index`, until a checkpoint covers it."""
+        return _sign_receipt(self.signer, Receipt(origin=self.origin, index=index,
+                                                  leaf_hash=leaf_hash, time=when))

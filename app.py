@@ -1,0 +1,77 @@
+"""`create_app()` — the Flask application factory (`gunicorn "app:create_app()"`)."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, request
+from werkzeug.exceptions import HTTPException
+
+from registry.bootstrap import build_state, start_background
+from registry.config import Settings
+from registry.http import http_exception_as_problem, problem_response
+from registry.problems import Problem
+from registry.state import RegistryState
+
+
+def _wants_problem_json() -> bool:
+    return request.path.startswith(("/api/", "/log/"))
+
+
+def create_app(settings: Settings | None = None, *, state: RegistryState | None = None,
+               background: bool | None = None) -> Flask:
+    settings = settings or (state.settings if state else Settings())
+    app = Flask(__name__, static_folder=None)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.config["JSON_AS_ASCII"] = False
+    state = state or build_state(settings)
+    app.extensions["ndr"] = state
+
+    from registry.api import create_api_blueprint
+    from registry.log_views import log_blueprint
+    from registry.ops import ops_blueprint
+
+    app.register_blueprint(create_api_blueprint())
+    app.register_blueprint(log_blueprint)
+    app.register_blueprint(ops_blueprint)
+    _register_optional_blueprints(app)
+
+    @app.errorhandler(Problem)
+    def _problem(problem: Problem) -> Response:
+        return problem_response(problem)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> Response | HTTPException:
+        return http_exception_as_problem(exc) if _wants_problem_json() else exc
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        logging.getLogger("ndr").exception("unhandled error on %s %s", request.method,
+                                           request.path)
+        return problem_response(Problem(500, "Internal server error",
+                                        "the registry failed to handle this request; "
+                                        "nothing was written", "internal"))
+
+    if settings.run_background if background is None else background:
+        start_background(state)
+    return app
+
+
+def _register_optional_blueprints(app: Flask) -> None:
+    """Blueprints for other audiences, registered when their modules are present."""
+    import importlib
+
+    for module_name, attribute in (("registry.ckan_api", "ckan_blueprint"),
+                                   ("registry.anchors_api", "anchors_blueprint"),
+                                   ("registry.web", "create_pages_blueprint")):
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue
+        target = getattr(module, attribute)
+        if callable(target) and not hasattr(target, "register"):
+            target(app)
+        else:
+            app.register_blueprint(target)

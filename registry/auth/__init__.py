@@ -1,0 +1,1 @@
+"""Who is calling: API tokens, portal sessions, and the permission checks actions start with."""

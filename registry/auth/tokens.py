@@ -1,0 +1,105 @@
+"""API token actions: create (shown once), authenticate, list, revoke."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from registry.auth.models import ApiToken
+from registry.auth.principal import Principal, require_role
+from registry.organizations.models import ROLE_RANK, Organization, Role
+from registry.problems import FieldError, bad_request, forbidden, not_found, validation_failed
+from registry.timefmt import rfc3339, utc_now
+
+TOKEN_PREFIX = "ndr_"
+
+
+def token_sha256(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: ApiToken
+    secret: str  # the only time the clear token exists outside the caller's hands
+
+
+def token_json(token: ApiToken) -> dict[str, object]:
+    return {
+        "id": token.id, "name": token.name, "organization": token.organization_id,
+        "role": token.role, "created": rfc3339(token.created_at),
+        "expires": rfc3339(token.expires_at) if token.expires_at else None,
+        "revoked": rfc3339(token.revoked_at) if token.revoked_at else None,
+    }
+
+
+def issue_token(session: Session, *, name: str, organization_id: str | None, role: Role,
+                expires_in_days: int | None = 365, user_id: str | None = None) -> IssuedToken:
+    """Mint a token without permission checks (the CLI's operator path and `token_create`)."""
+    if organization_id is None and role != Role.OPERATOR:
+        raise bad_request("a token without an organisation must have the operator role",
+                          errors=[FieldError("required unless role is operator",
+                                             "/organization")])
+    if organization_id is not None and session.get(Organization, organization_id) is None:
+        raise not_found(f"no organisation {organization_id!r}")
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    now = utc_now()
+    token = ApiToken(id=secrets.token_hex(8), token_sha256=token_sha256(secret), name=name,
+                     organization_id=organization_id, role=role.value, user_id=user_id,
+                     created_at=now,
+                     expires_at=now + timedelta(days=expires_in_days) if expires_in_days else None)
+    session.add(token)
+    session.flush()
+    return IssuedToken(token, secret)
+
+
+def token_create(session: Session, principal: Principal | None, *, name: str,
+                 organization_id: str, role: Role, expires_in_days: int | None) -> IssuedToken:
+    who = require_role(principal, organization_id, Role.ADMIN)
+    if role == Role.OPERATOR and not who.is_operator:
+        raise forbidden("only the registry operator may mint operator tokens")
+    if not who.is_operator and ROLE_RANK[role] > ROLE_RANK[who.role]:
+        raise forbidden("a token cannot carry a higher role than its creator")
+    if expires_in_days is not None and not 1 <= expires_in_days <= 3650:
+        raise validation_failed([FieldError("must be between 1 and 3650", "/expires_in_days")])
+    return issue_token(session, name=name, organization_id=organization_id, role=role,
+                       expires_in_days=expires_in_days, user_id=who.user_id)
+
+
+def token_list(session: Session, principal: Principal | None,
+               organization_id: str) -> list[ApiToken]:
+    require_role(principal, organization_id, Role.ADMIN)
+    return list(session.scalars(select(ApiToken).where(
+        ApiToken.organization_id == organization_id).order_by(ApiToken.created_at)))
+
+
+def token_revoke(session: Session, principal: Principal | None, token_id: str) -> ApiToken:
+    token = session.get(ApiToken, token_id)
+    if token is None:
+        raise not_found(f"no token {token_id!r}")
+    if token.organization_id is None:
+        from registry.auth.principal import require_operator
+        require_operator(principal)
+    else:
+        require_role(principal, token.organization_id, Role.ADMIN)
+    if token.revoked_at is None:
+        token.revoked_at = utc_now()
+    return token
+
+
+def authenticate_token(session: Session, presented: str,
+                       now: datetime | None = None) -> Principal | None:
+    """The principal for a presented bearer token, or None if unknown, expired or revoked."""
+    if not presented.startswith(TOKEN_PREFIX) or len(presented) > 200:
+        return None
+    token = session.scalar(select(ApiToken).where(
+        ApiToken.token_sha256 == token_sha256(presented)))
+    if token is None or not token.is_active(now or utc_now()):
+        return None
+    return Principal(id=f"token:{token.id}", organization_id=token.organization_id,
+                     role=Role(token.role), user_id=token.user_id)

@@ -1,0 +1,311 @@
+"""`ndr`, the registry's command line (also reachable as `flask --app app <command>`).
+
+`ndr verify` and `ndr monitor` are the auditor's commands: they are dispatched before anything
+of the server is imported, so they run with only the standard library and `cryptography`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import click
+
+AUDITOR_COMMANDS = ("verify", "monitor")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] in AUDITOR_COMMANDS:
+        from anchoring.auditor.cli import main as auditor_main
+
+        return auditor_main(args)
+    try:
+        cli.main(args=args, prog_name="ndr", standalone_mode=True)
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    return 0
+
+
+def _settings():  # type: ignore[no-untyped-def]
+    from registry.config import Settings
+
+    return Settings()
+
+
+def _state():  # type: ignore[no-untyped-def]
+    from registry.bootstrap import NotInitialised, build_state
+
+    try:
+        return build_state(_settings())
+    except NotInitialised as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _operator():  # type: ignore[no-untyped-def]
+    """The CLI runs on the server with the operator's authority (it can read the key file)."""
+    from registry.auth.principal import Principal
+    from registry.organizations.models import Role
+
+    return Principal(id="cli:operator", organization_id=None, role=Role.OPERATOR)
+
+
+def _fail_on_problem(func):  # type: ignore[no-untyped-def]
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
+        from registry.problems import Problem
+
+        try:
+            return func(*args, **kwargs)
+        except Problem as problem:
+            details = "; ".join(f"{e.pointer or e.name}: {e.detail}" for e in problem.errors)
+            raise click.ClickException(f"{problem.title}: {problem.detail}"
+                                       + (f" ({details})" if details else "")) from None
+    return wrapper
+
+
+@click.group(help="National data registry: catalogue, transparency log and anchoring.")
+def cli() -> None:
+    pass
+
+
+@cli.command("init", help="Create the database schema and the log signing key (0600).")
+@click.option("--demo/--no-demo", default=False, help="Load the small demo catalogue.")
+@_fail_on_problem
+def init_command(demo: bool) -> None:
+    from registry.bootstrap import ensure_signing_key
+    from registry.database import Database
+    from registry.migrate import upgrade_database
+
+    settings = _settings()
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    signer, created = ensure_signing_key(settings)
+    db = Database(settings.database_url)
+    upgrade_database(db.engine)
+    click.echo(f"database ready: {db.engine.url.render_as_string(hide_password=True)}")
+    click.echo(("created" if created else "kept") + f" log key; verifier key: "
+               f"{signer.verifier_key}")
+    if demo:
+        from registry.demo import load_demo_catalogue
+
+        state = _state()
+        loaded = load_demo_catalogue(state)
+        click.echo(f"demo catalogue: {loaded}")
+    db.dispose()
+
+
+@cli.group("db", help="Database schema.")
+def db_group() -> None:
+    pass
+
+
+@db_group.command("upgrade")
+def db_upgrade() -> None:
+    from registry.database import Database
+    from registry.migrate import upgrade_database
+
+    db = Database(_settings().database_url)
+    upgrade_database(db.engine)
+    click.echo("schema is at the newest revision")
+
+
+@cli.group("org", help="Organisations (departments).")
+def org_group() -> None:
+    pass
+
+
+@org_group.command("create")
+@click.argument("org_id")
+@click.option("--name-zh")
+@click.option("--name-en")
+@click.option("--kind", default="other",
+              type=click.Choice(["ministry", "bureau", "province", "city", "county", "agency",
+                                 "other"]))
+@click.option("--parent")
+@click.option("--region-code")
+@_fail_on_problem
+def org_create(org_id: str, name_zh: str | None, name_en: str | None, kind: str,
+               parent: str | None, region_code: str | None) -> None:
+    from registry.organizations.actions import organization_create
+
+    state = _state()
+    body = {k: v for k, v in {"id": org_id, "name_zh": name_zh, "name_en": name_en,
+                              "kind": kind, "parent": parent,
+                              "region_code": region_code}.items() if v}
+    with state.db.write() as session:
+        org = organization_create(session, _operator(), body)
+        click.echo(f"created organisation {org.id}")
+
+
+@org_group.command("list")
+def org_list() -> None:
+    from registry.organizations.actions import organization_list, published_counts
+
+    state = _state()
+    with state.db.read() as session:
+        counts = published_counts(session)
+        for org in organization_list(session):
+            click.echo(f"{org.id}\t{org.parent_id or '-'}\t{counts.get(org.id, 0)}\t"
+                       f"{org.name_zh or ''}\t{org.name_en or ''}")
+
+
+@cli.group("token", help="API tokens (the secret is shown once and stored only as a hash).")
+def token_group() -> None:
+    pass
+
+
+@token_group.command("create")
+@click.option("--org", "organization_id", help="Organisation the token acts for.")
+@click.option("--role", default="editor",
+              type=click.Choice(["member", "editor", "admin", "operator"]))
+@click.option("--name", default="cli token")
+@click.option("--expires-days", type=int, default=365, show_default=True)
+@_fail_on_problem
+def token_create(organization_id: str | None, role: str, name: str, expires_days: int) -> None:
+    from registry.auth.tokens import issue_token
+    from registry.organizations.models import Role
+
+    state = _state()
+    with state.db.write() as session:
+        issued = issue_token(session, name=name, organization_id=organization_id,
+                             role=Role(role), expires_in_days=expires_days)
+        click.echo(f"token id {issued.token.id} ({role}"
+                   f"{' of ' + organization_id if organization_id else ''}); "
+                   "the secret is shown only now:", err=True)
+        click.echo(issued.secret)
+
+
+@token_group.command("revoke")
+@click.argument("token_id")
+@_fail_on_problem
+def token_revoke(token_id: str) -> None:
+    from registry.auth.tokens import token_revoke as revoke
+
+    state = _state()
+    with state.db.write() as session:
+        revoke(session, _operator(), token_id)
+    click.echo(f"revoked {token_id}")
+
+
+@cli.group("user", help="Portal users (passwords are hashed with argon2).")
+def user_group() -> None:
+    pass
+
+
+@user_group.command("create")
+@click.option("--email", required=True)
+@click.option("--name", "display_name", required=True)
+@click.option("--org", "organization_id")
+@click.option("--role", default="editor", type=click.Choice(["member", "editor", "admin"]))
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@_fail_on_problem
+def user_create(email: str, display_name: str, organization_id: str | None, role: str,
+                password: str) -> None:
+    from registry.auth.users import create_user
+
+    state = _state()
+    with state.db.write() as session:
+        user = create_user(session, email=email, display_name=display_name, password=password,
+                           organization_id=organization_id, role=role)
+        click.echo(f"created user {user.email}")
+
+
+@cli.command("import", help="Import a catalogue file: our JSON lines, data.json or CKAN JSON.")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--org", "organization_id", required=True)
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "datajson", "ckan"]),
+              required=True)
+@click.option("--suborgs/--no-suborgs", default=False,
+              help="Create sub-organisations for nested publishers.")
+@click.option("--batch-size", default=500, show_default=True)
+@_fail_on_problem
+def import_command(path: Path, organization_id: str, fmt: str, suborgs: bool,
+                   batch_size: int) -> None:
+    summary = run_import(_state(), path, organization_id, fmt, suborgs=suborgs,
+                         batch_size=batch_size, progress=True)
+    for position, external_id, reasons in summary.rejected[:50]:
+        click.echo(f"rejected #{position} {external_id or ''}: {'; '.join(reasons)}", err=True)
+    if len(summary.rejected) > 50:
+        click.echo(f"… and {len(summary.rejected) - 50} more rejected", err=True)
+    click.echo(json.dumps({"created": summary.created, "updated": summary.updated,
+                           "unchanged": summary.unchanged, "rejected": len(summary.rejected)}))
+
+
+def run_import(state, path: Path, organization_id: str, fmt: str, *,  # type: ignore[no-untyped-def]
+               suborgs: bool = False, batch_size: int = 500, progress: bool = False):
+    """Read, map and publish a file batch by batch; each batch is one transaction."""
+    from registry.datasets.bulk import ImportSummary, SubOrganizations, import_batch
+    from registry.importers.records import ImportRecord, read_records
+    from registry.organizations.models import Organization
+
+    summary = ImportSummary()
+    outcomes = list(read_records(path, fmt))  # type: ignore[arg-type]
+    records = [o for o in outcomes if isinstance(o, ImportRecord)]
+    for o in outcomes:
+        if not isinstance(o, ImportRecord):
+            summary.rejected.append((o.position, o.external_id, o.reasons))
+    sub = None
+    if suborgs:
+        with state.db.read() as session:
+            root = session.get(Organization, organization_id)
+            if root is None:
+                raise click.ClickException(f"no organisation {organization_id!r}")
+        sub_root = root
+    started = time.perf_counter()
+    batches = [records[i:i + batch_size] for i in range(0, len(records), batch_size)]
+    with click.progressbar(batches, label=f"importing {len(records)} records",
+                           file=sys.stderr if progress else open("/dev/null", "w"),  # noqa: SIM115
+                           show_pos=True) as bar:
+        for batch in bar:
+            with state.db.write() as session:
+                if suborgs:
+                    sub = SubOrganizations(session.merge(sub_root))
+                summary.add(import_batch(session, state.services, _operator(), organization_id,
+                                         batch, suborgs=sub))
+    elapsed = time.perf_counter() - started
+    if progress:
+        click.echo(f"{len(records)} records in {elapsed:.1f} s "
+                   f"({len(records) / elapsed if elapsed else 0:.0f}/s)", err=True)
+    return summary
+
+
+@cli.group("log", help="The transparency log.")
+def log_group() -> None:
+    pass
+
+
+@log_group.command("key", help="Print the verifier key auditors use.")
+def log_key() -> None:
+    from registry.bootstrap import load_signer
+
+    click.echo(load_signer(_settings()).verifier_key)
+
+
+@log_group.command("checkpoint", help="Sign a checkpoint now if the tree grew; print it.")
+def log_checkpoint() -> None:
+    state = _state()
+    with state.db.write() as session:
+        state.log.sign_checkpoint_if_grown(session)
+    with state.db.read() as session:
+        latest = state.log.latest_checkpoint(session)
+    click.echo(latest.note if latest else "no checkpoint yet (empty log)")
+
+
+@cli.command("serve", help="Serve with gunicorn (production-style) on the given address.")
+@click.option("--bind", default="127.0.0.1:8000", show_default=True)
+@click.option("--workers", default=2, show_default=True)
+def serve(bind: str, workers: int) -> None:
+    import os
+
+    os.execvp(sys.executable, [sys.executable, "-m", "gunicorn", "--bind", bind,  # noqa: S606
+                               "--workers", str(workers), "--config",
+                               str(Path(__file__).resolve().parents[1] / "deploy" /
+                                   "gunicorn.conf.py"), "app:create_app()"])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

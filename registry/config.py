@@ -1,0 +1,72 @@
+"""Settings, read once from environment variables (the README's configuration table)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return int(raw) if raw not in (None, "") else default
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    return float(raw) if raw not in (None, "") else default
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw in (None, ""):
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass
+class Settings:
+    """Everything the service can be told; defaults give the embedded one-machine set-up."""
+
+    var_dir: Path = field(default_factory=lambda: Path(os.environ.get("NDR_VAR_DIR",
+                                                                       PROJECT_ROOT / "var")))
+    database_url: str = ""
+    log_origin: str = field(default_factory=lambda: os.environ.get(
+        "NDR_LOG_ORIGIN", "registry.localhost/log"))
+    log_key_file: Path | None = None
+    log_signing_key: str | None = field(default_factory=lambda: os.environ.get(
+        "NDR_LOG_PRIVATE_KEY") or None)
+    checkpoint_interval: float = field(default_factory=lambda: _env_float(
+        "NDR_CHECKPOINT_INTERVAL", 1.0))
+    run_background: bool = field(default_factory=lambda: _env_bool("NDR_BACKGROUND", True))
+    search_backend: str = field(default_factory=lambda: os.environ.get("NDR_SEARCH_BACKEND", ""))
+    elasticsearch_url: str | None = field(default_factory=lambda: os.environ.get(
+        "ELASTICSEARCH_URL") or None)
+    max_body_bytes: int = field(default_factory=lambda: _env_int("NDR_MAX_BODY_BYTES",
+                                                                  1024 * 1024))
+    secret_key_file: Path | None = None
+    anchor_backend: str = field(default_factory=lambda: os.environ.get("NDR_ANCHOR_BACKEND",
+                                                                       "local"))
+    anchor_epoch_seconds: float = field(default_factory=lambda: _env_float(
+        "NDR_ANCHOR_EPOCH_SECONDS", 60.0))
+    anchor_confirmations: int = field(default_factory=lambda: _env_int(
+        "NDR_ANCHOR_CONFIRMATIONS", 1))
+    public_url: str = field(default_factory=lambda: os.environ.get(
+        "NDR_PUBLIC_URL", "http://127.0.0.1:8000"))
+
+    def __post_init__(self) -> None:
+        self.var_dir = Path(self.var_dir)
+        if not self.database_url:
+            self.database_url = os.environ.get("DATABASE_URL") or (
+                f"sqlite:///{self.var_dir / 'registry.db'}")
+        if self.log_key_file is None:
+            self.log_key_file = Path(os.environ.get("NDR_LOG_KEY_FILE",
+                                                    self.var_dir / "log-signing.key"))
+        if self.secret_key_file is None:
+            self.secret_key_file = Path(os.environ.get("NDR_SECRET_KEY_FILE",
+                                                       self.var_dir / "session-secret.key"))
+        if not self.search_backend:
+            self.search_backend = ("postgres" if self.database_url.startswith("postgresql")
+                                   else "sqlite")

@@ -1,0 +1,1 @@
+"""Datasets: immutable versions, the publishing actions, validation and the REST API."""

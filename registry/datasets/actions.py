@@ -1,0 +1,446 @@
+"""Publishing actions: one function per verb, each starting with its permission check.
+
+Every write goes through `record_versions`, which in the caller's single transaction inserts
+the immutable versions, appends one log leaf per published/updated/withdrawn version (drafts are
+not logged: nobody outside the organisation may learn of them), and updates the search index.
+If anything raises, the transaction rolls back and none of it happened.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from registry.auth.principal import Principal, require_role
+from registry.datasets.canonical import MAX_ENTRY_BYTES, canonical_json, sha256_hex
+from registry.datasets.merge_patch import merge_patch
+from registry.datasets.models import Change, Dataset, DatasetVersion, State, Visibility
+from registry.datasets.search_documents import search_document
+from registry.datasets.validation import require_valid_metadata, require_valid_request
+from registry.organizations.models import Organization, Role
+from registry.problems import (
+    FieldError,
+    Problem,
+    bad_request,
+    conflict,
+    not_found,
+    precondition_failed,
+)
+from registry.timefmt import rfc3339, utc_now
+
+LOGGED_CHANGES = {Change.PUBLISHED, Change.UPDATED, Change.WITHDRAWN}
+DISCARDED = "dataset.discarded"
+
+
+class AppendedLeafLike(Protocol):
+    index: int
+    leaf_hash: bytes
+
+
+class LogLike(Protocol):
+    def append(self, session: Session, entries: Any) -> list[Any]: ...
+    def sign_receipt(self, index: int, leaf_hash: bytes, when: datetime) -> str: ...
+
+
+class SearchLike(Protocol):
+    def index(self, session: Session, docs: Any) -> None: ...
+    def remove(self, session: Session, dataset_ids: Any) -> None: ...
+
+
+@dataclass(frozen=True)
+class Services:
+    """What a write needs besides the session: the log to append to, the index to update."""
+
+    log: LogLike
+    search: SearchLike
+
+
+@dataclass
+class VersionChange:
+    """One version about to be recorded."""
+
+    dataset: Dataset
+    organization: Organization
+    version: int
+    change: str
+    state: State
+    visibility: Visibility
+    slug: str
+    metadata: dict[str, Any]
+    created_by: str
+    now: datetime
+    note: str | None = None
+    index_as_released: bool = True  # False for a draft on top of a published dataset
+    canonical: bytes = field(default=b"", repr=False)
+
+
+@dataclass(frozen=True)
+class Recorded:
+    dataset: Dataset
+    version: DatasetVersion
+    created: bool
+
+
+# ---------------------------------------------------------------- reading
+
+
+def find_dataset(session: Session, ref: str, *, for_update: bool = False) -> Dataset | None:
+    query = select(Dataset).where(or_(Dataset.id == ref, Dataset.slug == ref))
+    if for_update:
+        query = query.with_for_update()
+    return session.scalar(query)
+
+
+def is_member(principal: Principal | None, dataset: Dataset) -> bool:
+    return principal is not None and principal.has_role_in(dataset.organization_id, Role.MEMBER)
+
+
+def can_see(principal: Principal | None, dataset: Dataset, version: DatasetVersion) -> bool:
+    """Drafts: the organisation only. Government-only: any signed-in government user."""
+    if version.state == State.DRAFT or version.change == DISCARDED:
+        return is_member(principal, dataset)
+    if version.visibility == Visibility.GOVERNMENT:
+        return principal is not None
+    return True
+
+
+def visible_version_number(principal: Principal | None, dataset: Dataset) -> int | None:
+    return dataset.current_version if is_member(principal, dataset) else dataset.released_version
+
+
+def get_version(session: Session, dataset: Dataset, number: int) -> DatasetVersion | None:
+    return session.get(DatasetVersion, (dataset.id, number))
+
+
+def dataset_show(session: Session, principal: Principal | None,
+                 ref: str) -> tuple[Dataset, DatasetVersion]:
+    dataset = find_dataset(session, ref)
+    number = visible_version_number(principal, dataset) if dataset else None
+    version = get_version(session, dataset, number) if dataset and number else None
+    if dataset is None or version is None or not can_see(principal, dataset, version):
+        raise not_found(f"no dataset {ref!r}")
+    return dataset, version
+
+
+def dataset_versions(session: Session, principal: Principal | None,
+                     ref: str) -> tuple[Dataset, list[DatasetVersion]]:
+    dataset, _ = dataset_show(session, principal, ref)
+    rows = session.scalars(select(DatasetVersion).where(
+        DatasetVersion.dataset_id == dataset.id).order_by(DatasetVersion.version))
+    return dataset, [v for v in rows if can_see(principal, dataset, v)]
+
+
+def dataset_version(session: Session, principal: Principal | None, ref: str,
+                    number: int) -> tuple[Dataset, DatasetVersion]:
+    dataset, _ = dataset_show(session, principal, ref)
+    version = get_version(session, dataset, number)
+    if version is None or not can_see(principal, dataset, version):
+        raise not_found(f"dataset {ref!r} has no version {number}")
+    return dataset, version
+
+
+def version_metadata(version: DatasetVersion) -> dict[str, Any]:
+    return json.loads(version.metadata_json)
+
+
+def leaf_hash_of(entry: str) -> bytes:
+    return hashlib.sha256(b"\x00" + entry.encode("utf-8")).digest()
+
+
+def version_json(dataset: Dataset, version: DatasetVersion, *,
+                 latest_visible: int | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": dataset.id,
+        "slug": version.slug,
+        "organization": dataset.organization_id,
+        "version": version.version,
+        "latest_version": latest_visible if latest_visible is not None else version.version,
+        "state": version.state,
+        "visibility": version.visibility,
+        "change": version.change,
+        "created": rfc3339(version.created_at),
+        "note": version.note,
+        "metadata": version_metadata(version),
+        "metadata_sha256": version.metadata_sha256,
+        "log": None,
+    }
+    if version.leaf_index is not None and version.log_entry is not None:
+        body["log"] = {
+            "index": version.leaf_index,
+            "leaf_hash": base64.b64encode(leaf_hash_of(version.log_entry)).decode(),
+            "entry": version.log_entry,
+            "receipt": version.receipt,
+        }
+    return body
+
+
+def etag_for(version: DatasetVersion | int) -> str:
+    number = version if isinstance(version, int) else version.version
+    return f'"v{number}"'
+
+
+def check_if_match(if_match: str | None, dataset: Dataset) -> None:
+    """Optimistic concurrency: the client names the version its change is based on."""
+    if if_match is None:
+        return
+    tags = [t.strip().removeprefix("W/") for t in if_match.split(",")]
+    if "*" in tags or etag_for(dataset.current_version) in tags:
+        return
+    raise precondition_failed(
+        f"If-Match {if_match} does not match the latest version {etag_for(dataset.current_version)}")
+
+
+# ---------------------------------------------------------------- slugs
+
+_NON_SLUG = re.compile(r"[^a-z0-9]+")
+
+
+def slug_base(metadata: dict[str, Any], fallback: str) -> str:
+    title = metadata.get("title", {})
+    text = (title.get("en") or fallback or "").lower()
+    base = _NON_SLUG.sub("-", text).strip("-")[:80].strip("-")
+    return base or "dataset"
+
+
+def unique_slugs(session: Session, wanted: list[tuple[str, str]]) -> list[str]:
+    """Pick a free slug for each (base, dataset id): the base, else base + a piece of the id."""
+    bases = {base for base, _ in wanted}
+    taken = set(session.scalars(select(Dataset.slug).where(Dataset.slug.in_(bases)))) if bases \
+        else set()
+    out = []
+    for base, dataset_id in wanted:
+        slug = base if base not in taken else f"{base[:100]}-{dataset_id[:8]}"
+        taken.add(slug)
+        out.append(slug)
+    return out
+
+
+def require_free_slug(session: Session, slug: str, dataset_id: str | None = None) -> None:
+    owner = session.scalar(select(Dataset.id).where(Dataset.slug == slug))
+    if owner is not None and owner != dataset_id:
+        raise conflict(f"the slug {slug!r} is taken",
+                       errors=[FieldError("is already used by another dataset", "/slug")])
+
+
+# ---------------------------------------------------------------- recording
+
+
+def log_entry_for(change: VersionChange, metadata_sha256: str) -> bytes:
+    entry = canonical_json({
+        "v": 1,
+        "type": change.change,
+        "dataset": change.dataset.id,
+        "version": change.version,
+        "organization": change.organization.id,
+        "metadata_sha256": metadata_sha256,
+        "time": rfc3339(change.now),
+        "visibility": change.visibility.value,
+    })
+    if len(entry) > MAX_ENTRY_BYTES:  # cannot happen with the fixed fields; guard the format
+        raise Problem(500, "Log entry too large", "log entries are at most 65535 bytes")
+    return entry
+
+
+def record_versions(session: Session, services: Services,
+                    changes: list[VersionChange]) -> list[DatasetVersion]:
+    """Insert versions, append their log leaves and index them, all in the caller's transaction."""
+    hashes = []
+    for change in changes:
+        if not change.canonical:
+            change.canonical = canonical_json(change.metadata)
+        hashes.append(sha256_hex(change.canonical))
+    logged = [i for i, c in enumerate(changes) if c.change in LOGGED_CHANGES]
+    entries = {i: log_entry_for(changes[i], hashes[i]) for i in logged}
+    leaves = services.log.append(session, [entries[i] for i in logged]) if logged else []
+    leaf_by_change = dict(zip(logged, leaves, strict=True))
+
+    versions = []
+    for i, change in enumerate(changes):
+        leaf = leaf_by_change.get(i)
+        versions.append(DatasetVersion(
+            dataset_id=change.dataset.id, version=change.version, change=change.change,
+            state=change.state.value, visibility=change.visibility.value, slug=change.slug,
+            metadata_json=change.canonical.decode("utf-8"), metadata_sha256=hashes[i],
+            log_entry=entries[i].decode("utf-8") if leaf else None,
+            leaf_index=leaf.index if leaf else None,
+            receipt=services.log.sign_receipt(leaf.index, leaf.leaf_hash,
+                                              change.now.replace(tzinfo=UTC))
+            if leaf else None,
+            note=change.note, created_by=change.created_by, created_at=change.now))
+        _advance_dataset(change)
+    session.flush()  # datasets before versions (foreign key)
+    session.add_all(versions)
+    session.flush()
+    _update_search(session, services, changes)
+    return versions
+
+
+def _advance_dataset(change: VersionChange) -> None:
+    dataset = change.dataset
+    dataset.current_version = change.version
+    dataset.state = change.state.value
+    dataset.visibility = change.visibility.value
+    dataset.slug = change.slug
+    dataset.modified_at = change.now
+    title = change.metadata.get("title", {})
+    dataset.title = (title.get("zh") or title.get("en") or change.slug)[:500]
+    if change.change in LOGGED_CHANGES:
+        dataset.released_version = change.version
+        dataset.released_state = change.state.value
+
+
+def _update_search(session: Session, services: Services, changes: list[VersionChange]) -> None:
+    docs, removed = [], []
+    for change in changes:
+        if change.change == DISCARDED:
+            removed.append(change.dataset.id)
+        elif change.index_as_released:
+            docs.append(search_document(
+                change.dataset, version=change.version, state=change.state.value,
+                visibility=change.visibility.value, metadata=change.metadata,
+                organization=change.organization, modified=change.now))
+    if docs:
+        services.search.index(session, docs)
+    if removed:
+        services.search.remove(session, removed)
+
+
+# ---------------------------------------------------------------- writing
+
+
+def _organization(session: Session, organization_id: str) -> Organization:
+    organization = session.get(Organization, organization_id)
+    if organization is None:
+        raise not_found(f"no organisation {organization_id!r}")
+    return organization
+
+
+def dataset_create(session: Session, services: Services, principal: Principal | None,
+                   body: Any) -> Recorded:
+    if not isinstance(body, dict):
+        raise bad_request("the body must be a JSON object",
+                          errors=[FieldError("must be an object", "")])
+    organization_id = body.get("organization") or (principal.organization_id if principal
+                                                    else None)
+    if principal is not None and organization_id is None:
+        raise bad_request("name the organisation to publish for",
+                          errors=[FieldError("is required for operator tokens",
+                                             "/organization")])
+    require_role(principal, organization_id or "", Role.EDITOR)
+    require_valid_request("create", body)
+    require_valid_metadata(body["metadata"])
+    organization = _organization(session, organization_id)
+    external_id = body.get("external_id")
+    if external_id and session.scalar(select(Dataset.id).where(
+            Dataset.organization_id == organization.id, Dataset.external_id == external_id)):
+        raise conflict(f"a dataset with external_id {external_id!r} exists; PATCH it instead",
+                       errors=[FieldError("is already used in this organisation",
+                                          "/external_id")])
+    dataset_id = str(uuid.uuid4())
+    if body.get("slug"):
+        slug = body["slug"]
+        require_free_slug(session, slug)
+    else:
+        slug = unique_slugs(session, [(slug_base(body["metadata"], ""), dataset_id)])[0]
+    state = State(body.get("state", State.PUBLISHED))
+    now = utc_now()
+    dataset = Dataset(id=dataset_id, slug=slug, organization_id=organization.id,
+                      external_id=external_id, state=state.value,
+                      visibility=body.get("visibility", Visibility.PUBLIC), current_version=1,
+                      title=slug, created_at=now, modified_at=now)
+    session.add(dataset)
+    change = VersionChange(
+        dataset=dataset, organization=organization, version=1,
+        change=Change.PUBLISHED if state == State.PUBLISHED else Change.DRAFTED,
+        state=state, visibility=Visibility(body.get("visibility", Visibility.PUBLIC)), slug=slug,
+        metadata=body["metadata"], created_by=principal.id if principal else "", now=now,
+        note=body.get("note"))
+    (version,) = record_versions(session, services, [change])
+    return Recorded(dataset, version, created=True)
+
+
+def _writable_dataset(session: Session, principal: Principal | None, ref: str,
+                      if_match: str | None) -> tuple[Dataset, DatasetVersion, Organization]:
+    dataset = find_dataset(session, ref, for_update=True)
+    if dataset is None:
+        raise not_found(f"no dataset {ref!r}")
+    latest = get_version(session, dataset, dataset.current_version)
+    if latest is None or not can_see(principal, dataset, latest):
+        raise not_found(f"no dataset {ref!r}")
+    require_role(principal, dataset.organization_id, Role.EDITOR)
+    check_if_match(if_match, dataset)
+    return dataset, latest, _organization(session, dataset.organization_id)
+
+
+def dataset_patch(session: Session, services: Services, principal: Principal | None, ref: str,
+                  body: Any, if_match: str | None = None) -> Recorded:
+    """A new version: RFC 7396 merge patch of the latest version's envelope and metadata."""
+    dataset, latest, organization = _writable_dataset(session, principal, ref, if_match)
+    require_valid_request("patch", body)
+    metadata = merge_patch(version_metadata(latest), body.get("metadata", {}))
+    require_valid_metadata(metadata)
+    slug = body.get("slug", dataset.slug)
+    if slug != dataset.slug:
+        require_free_slug(session, slug, dataset.id)
+    visibility = Visibility(body.get("visibility", latest.visibility))
+    if "state" in body:
+        state = State(body["state"])
+    elif latest.state == State.WITHDRAWN:
+        raise conflict("the dataset is withdrawn; send \"state\": \"published\" to publish it "
+                       "again", errors=[FieldError("is required to republish", "/state")])
+    else:
+        state = State(latest.state)
+    if (state == State.PUBLISHED and dataset.released_state == State.PUBLISHED
+            and latest.state != State.DRAFT and _unchanged(latest, metadata, visibility, slug)):
+        return Recorded(dataset, latest, created=False)
+    if state == State.DRAFT and dataset.released_state == State.PUBLISHED:
+        change_kind, index_now = Change.DRAFTED, False
+    elif state == State.DRAFT:
+        change_kind, index_now = Change.DRAFTED, True
+    elif dataset.released_state == State.PUBLISHED:
+        change_kind, index_now = Change.UPDATED, True
+    else:
+        change_kind, index_now = Change.PUBLISHED, True
+    change = VersionChange(
+        dataset=dataset, organization=organization, version=dataset.current_version + 1,
+        change=change_kind, state=state, visibility=visibility, slug=slug, metadata=metadata,
+        created_by=principal.id if principal else "", now=utc_now(), note=body.get("note"),
+        index_as_released=index_now)
+    (version,) = record_versions(session, services, [change])
+    return Recorded(dataset, version, created=True)
+
+
+def _unchanged(latest: DatasetVersion, metadata: dict[str, Any], visibility: Visibility,
+               slug: str) -> bool:
+    return (latest.metadata_sha256 == sha256_hex(canonical_json(metadata))
+            and latest.visibility == visibility.value and latest.slug == slug)
+
+
+def dataset_withdraw(session: Session, services: Services, principal: Principal | None,
+                     ref: str, note: str | None = None, if_match: str | None = None) -> Recorded:
+    """Withdrawal is a new version too; a never-published draft is discarded, unlogged."""
+    dataset, latest, organization = _writable_dataset(session, principal, ref, if_match)
+    if latest.state == State.WITHDRAWN:
+        raise conflict("the dataset is already withdrawn")
+    if dataset.released_state == State.PUBLISHED:
+        released = get_version(session, dataset, dataset.released_version or 0)
+        assert released is not None
+        base, kind = released, Change.WITHDRAWN
+    else:
+        base, kind = latest, DISCARDED
+    change = VersionChange(
+        dataset=dataset, organization=organization, version=dataset.current_version + 1,
+        change=kind, state=State.WITHDRAWN, visibility=Visibility(base.visibility),
+        slug=dataset.slug, metadata=version_metadata(base),
+        created_by=principal.id if principal else "", now=utc_now(), note=note)
+    (version,) = record_versions(session, services, [change])
+    return Recorded(dataset, version, created=True)

@@ -1,0 +1,139 @@
+"""GET /api/v1/datasets: query arguments → a search query → hits hydrated from the database."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from werkzeug.datastructures import MultiDict
+
+from registry.auth.principal import Principal
+from registry.datasets.models import Dataset, DatasetVersion
+from registry.problems import FieldError, bad_request
+from search import FACET_FIELDS, InvalidCursor, SearchQuery, SearchResults, Viewer
+
+FILTER_ARGS = tuple(FACET_FIELDS)
+DATE_ARGS = ("issued_from", "issued_to", "modified_from", "modified_to")
+
+
+def viewer_for(principal: Principal | None) -> Viewer:
+    if principal is None:
+        return Viewer.anonymous()
+    return Viewer.government_user([principal.organization_id] if principal.organization_id
+                                  else [])
+
+
+def _date_arg(args: MultiDict[str, str], name: str) -> date | None:
+    raw = args.get(name)
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise bad_request(f"{name} must be a date (YYYY-MM-DD)",
+                          errors=[FieldError("must be a date (YYYY-MM-DD)", name=name)]) from None
+
+
+def _int_arg(args: MultiDict[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = args.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = low - 1
+    if not low <= value <= high:
+        raise bad_request(f"{name} must be an integer from {low} to {high}",
+                          errors=[FieldError(f"must be an integer from {low} to {high}",
+                                             name=name)])
+    return value
+
+
+def query_from_args(args: MultiDict[str, str], principal: Principal | None) -> SearchQuery:
+    known = {"q", "sort", "limit", "cursor", "facet", "facets", "include_withdrawn",
+             "facet_limit", *FILTER_ARGS, *DATE_ARGS}
+    unknown = sorted(set(args) - known)
+    if unknown:
+        raise bad_request("unknown query parameter(s): " + ", ".join(unknown),
+                          errors=[FieldError("is not a known parameter", name=n)
+                                  for n in unknown])
+    facets: list[str] = []
+    for raw in args.getlist("facet") + args.getlist("facets"):
+        facets.extend(f.strip() for f in raw.split(",") if f.strip())
+    bad = [f for f in facets if f not in FACET_FIELDS]
+    if bad:
+        raise bad_request("unknown facet(s): " + ", ".join(bad),
+                          errors=[FieldError("must be one of " + ", ".join(FACET_FIELDS),
+                                             name="facet")])
+    sort = args.get("sort", "relevance" if args.get("q") else "-modified")
+    if sort not in ("relevance", "modified", "-modified", "title"):
+        raise bad_request("sort must be relevance, modified, -modified or title",
+                          errors=[FieldError("must be relevance, modified, -modified or title",
+                                             name="sort")])
+    return SearchQuery(
+        q=args.get("q", "")[:500],
+        filters={name: args.getlist(name) for name in FILTER_ARGS if args.getlist(name)},
+        issued_from=_date_arg(args, "issued_from"), issued_to=_date_arg(args, "issued_to"),
+        modified_from=_date_arg(args, "modified_from"),
+        modified_to=_date_arg(args, "modified_to"),
+        sort=sort, limit=_int_arg(args, "limit", 20, 1, 100),
+        cursor=args.get("cursor") or None, facets=tuple(dict.fromkeys(facets)),
+        facet_limit=_int_arg(args, "facet_limit", 50, 1, 500),
+        viewer=viewer_for(principal),
+        include_withdrawn=args.get("include_withdrawn", "").lower() in ("1", "true", "yes"),
+    )
+
+
+def run_search(session: Session, backend: Any, query: SearchQuery) -> SearchResults:
+    try:
+        return backend.search(session, query)
+    except InvalidCursor:
+        raise bad_request("cursor is not one this search issued",
+                          errors=[FieldError("is not a valid cursor for this search",
+                                             name="cursor")]) from None
+    except ValueError as exc:
+        raise bad_request(str(exc)) from None
+
+
+def hydrate(session: Session, results: SearchResults) -> list[dict[str, Any]]:
+    """Summaries of the hit datasets, from the version the index holds for each."""
+    ids = [hit.dataset_id for hit in results.hits]
+    datasets = {d.id: d for d in session.scalars(select(Dataset).where(Dataset.id.in_(ids)))}
+    items = []
+    for hit in results.hits:
+        dataset = datasets.get(hit.dataset_id)
+        if dataset is None:
+            continue
+        number = dataset.released_version or dataset.current_version
+        version = session.get(DatasetVersion, (dataset.id, number))
+        if version is None:
+            continue
+        metadata = json.loads(version.metadata_json)
+        items.append({
+            "id": dataset.id, "slug": dataset.slug, "organization": dataset.organization_id,
+            "version": version.version, "state": version.state,
+            "visibility": version.visibility, "title": metadata.get("title"),
+            "description": metadata.get("description"),
+            "keywords": metadata.get("keywords", []),
+            "formats": sorted({d["format"] for d in metadata.get("distributions", [])
+                               if d.get("format")}),
+            "modified": metadata.get("modified"), "score": hit.score,
+            "highlights": hit.highlights,
+        })
+    return items
+
+
+def search_datasets(session: Session, backend: Any, principal: Principal | None,
+                    args: MultiDict[str, str]) -> dict[str, Any]:
+    query = query_from_args(args, principal)
+    results = run_search(session, backend, query)
+    return {
+        "total": results.total,
+        "items": hydrate(session, results),
+        "facets": {name: [{"value": v, "count": c} for v, c in values]
+                   for name, values in results.facets.items()},
+        "next_cursor": results.next_cursor,
+    }

@@ -1,0 +1,58 @@
+"""How a dataset version looks to the search index (a flat document; see search.documents)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from registry.datasets.models import Dataset
+from registry.organizations.models import Organization
+
+
+def _parse_date(value: Any) -> date | None:
+    if not isinstance(value, str) or len(value) < 10:
+        return None
+    try:
+        return date.fromisoformat(value[:10])
+    except ValueError:
+        return None
+
+
+def _region(metadata: dict[str, Any]) -> str | None:
+    spatial = metadata.get("spatial") or {}
+    return spatial.get("code") or spatial.get("name")
+
+
+def search_document(dataset: Dataset, *, version: int, state: str, visibility: str,
+                    metadata: dict[str, Any], organization: Organization,
+                    modified: datetime) -> dict[str, Any]:
+    ancestry = organization.ancestry()
+    title = metadata.get("title", {})
+    description = metadata.get("description", {})
+    distributions = metadata.get("distributions", [])
+    formats = sorted({d["format"] for d in distributions if d.get("format")})
+    return {
+        "dataset_id": dataset.id,
+        "slug": dataset.slug,
+        "version": version,
+        "state": state,
+        "visibility": visibility,
+        "organization_id": organization.id,
+        "organization_path": [o.id for o in ancestry],
+        "publisher_names": [n for o in ancestry for n in (o.name_zh, o.name_en) if n],
+        "title_zh": title.get("zh"),
+        "title_en": title.get("en"),
+        "description_zh": description.get("zh"),
+        "description_en": description.get("en"),
+        "keywords": list(metadata.get("keywords", [])),
+        "themes": list(metadata.get("themes", [])),
+        "formats": formats,
+        "license": metadata.get("license"),
+        "sharing_type": (metadata.get("sharing") or {}).get("type"),
+        "open_attribute": metadata.get("open_attribute"),
+        "update_cycle": metadata.get("update_cycle"),
+        "data_grade": metadata.get("data_grade"),
+        "region": _region(metadata),
+        "issued": _parse_date(metadata.get("issued")),
+        "modified": _parse_date(metadata.get("modified")) or modified.date(),
+    }

@@ -1,0 +1,115 @@
+"""Validation of request bodies and metadata against the JSON Schemas in `schemas/`.
+
+The validators are compiled once per process (schema compilation costs far more than a
+validation). Every error is reported, each with the JSON Pointer of the failing field, so a
+data officer fixes a form in one round trip instead of one error at a time.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+from referencing import Registry, Resource
+
+from registry.config import PROJECT_ROOT
+from registry.problems import FieldError, validation_failed
+
+SCHEMA_DIR = PROJECT_ROOT / "schemas"
+
+
+def load_schema(name: str) -> dict[str, Any]:
+    return json.loads((SCHEMA_DIR / name).read_text(encoding="utf-8"))
+
+
+@cache
+def metadata_validator() -> Draft202012Validator:
+    return Draft202012Validator(load_schema("dataset.schema.json"))
+
+
+@cache
+def _request_schemas() -> tuple[dict[str, Any], Registry]:
+    envelope = load_schema("dataset-request.schema.json")
+    registry: Registry = Registry().with_resource(envelope["$id"],
+                                                  Resource.from_contents(envelope))
+    return envelope, registry
+
+
+@cache
+def request_validator(kind: str) -> Draft202012Validator:
+    envelope, registry = _request_schemas()
+    return Draft202012Validator({"$ref": f"{envelope['$id']}#/$defs/{kind}"}, registry=registry)
+
+
+def _escape(token: str | int) -> str:
+    return str(token).replace("~", "~0").replace("/", "~1")
+
+
+def pointer_of(path: list[str | int] | tuple[str | int, ...] | Any, prefix: str = "") -> str:
+    return prefix + "".join("/" + _escape(p) for p in path)
+
+
+def _field_errors(error: ValidationError, prefix: str) -> list[FieldError]:
+    """Flatten one jsonschema error into per-field errors that name the field itself."""
+    base = list(error.absolute_path)
+    if error.validator == "required":
+        missing = [p for p in error.validator_value if isinstance(error.instance, dict)
+                   and p not in error.instance]
+        return [FieldError("is required", pointer_of([*base, p], prefix)) for p in missing]
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = set(error.schema.get("properties", {}))
+        unknown = [k for k in error.instance if k not in allowed]
+        return [FieldError("is not a known field", pointer_of([*base, k], prefix))
+                for k in unknown]
+    if error.validator in ("anyOf", "oneOf") and error.context:
+        deepest = max(error.context, key=lambda e: len(e.absolute_path))
+        return _field_errors(deepest, prefix)
+    return [FieldError(_message(error), pointer_of(base, prefix))]
+
+
+def _message(error: ValidationError) -> str:
+    if error.validator == "pattern":
+        return f"does not match the expected form ({error.validator_value})"
+    if error.validator == "enum":
+        return "must be one of: " + ", ".join(map(str, error.validator_value))
+    if error.validator == "type":
+        return f"must be of type {error.validator_value}"
+    return error.message
+
+
+def collect_errors(validator: Draft202012Validator, instance: Any,
+                   prefix: str = "") -> list[FieldError]:
+    errors: list[FieldError] = []
+    for error in sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.path))):
+        errors.extend(_field_errors(error, prefix))
+    seen: set[tuple[str | None, str]] = set()
+    unique = []
+    for e in errors:
+        if (e.pointer, e.detail) not in seen:
+            seen.add((e.pointer, e.detail))
+            unique.append(e)
+    return unique
+
+
+def metadata_errors(metadata: Any, prefix: str = "/metadata") -> list[FieldError]:
+    return collect_errors(metadata_validator(), metadata, prefix)
+
+
+def require_valid_metadata(metadata: Any, prefix: str = "/metadata") -> None:
+    errors = metadata_errors(metadata, prefix)
+    if errors:
+        raise validation_failed(errors)
+
+
+def require_valid_request(kind: str, body: Any) -> None:
+    errors = collect_errors(request_validator(kind), body)
+    if errors:
+        raise validation_failed(errors)
+
+
+def schema_path(name: str) -> Path:
+    return SCHEMA_DIR / name

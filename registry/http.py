@@ -1,0 +1,133 @@
+"""Request plumbing shared by the API blueprints: bodies, callers, problems, pagination."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from flask import Response, current_app, g, request
+from werkzeug.exceptions import HTTPException
+
+from registry.auth.principal import Principal
+from registry.auth.tokens import authenticate_token
+from registry.problems import FieldError, Problem, bad_request, unauthorized
+from registry.state import RegistryState
+
+PROBLEM_JSON = "application/problem+json"
+
+
+def registry_state() -> RegistryState:
+    return current_app.extensions["ndr"]
+
+
+def problem_response(problem: Problem) -> Response:
+    body = json.dumps(problem.to_json(instance=request.path), ensure_ascii=False)
+    response = Response(body, status=problem.status, mimetype=PROBLEM_JSON)
+    for name, value in problem.headers.items():
+        response.headers[name] = value
+    return response
+
+
+def http_exception_as_problem(exc: HTTPException) -> Response:
+    status = exc.code or 500
+    if status == 413:
+        limit = current_app.config.get("MAX_CONTENT_LENGTH")
+        problem = Problem(413, "Request body too large",
+                          f"the body exceeds the limit of {limit} bytes", "body-too-large",
+                          [FieldError(f"is larger than {limit} bytes", pointer="")])
+    else:
+        problem = Problem(status, exc.name, exc.description or "", "about:blank")
+    response = problem_response(problem)
+    if status == 405 and exc.get_response().headers.get("Allow"):
+        response.headers["Allow"] = exc.get_response().headers["Allow"]
+    return response
+
+
+def json_body() -> Any:
+    """The request body as JSON, with malformed bodies reported precisely (400)."""
+    content_type = (request.mimetype or "").lower()
+    if content_type and not (content_type == "application/json"
+                             or content_type.endswith("+json")):
+        raise Problem(415, "Unsupported media type",
+                      f"send application/json, not {content_type}", "unsupported-media-type",
+                      [FieldError("must be application/json", name="Content-Type")])
+    raw = request.get_data(cache=True)
+    if not raw:
+        raise bad_request("the request body is empty", errors=[FieldError("is empty", "")])
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise bad_request(f"the body is not valid UTF-8 (byte {exc.start})",
+                          errors=[FieldError(f"invalid UTF-8 at byte {exc.start}", "")],
+                          slug="invalid-utf8") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise bad_request(f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+                          errors=[FieldError(f"{exc.msg} (line {exc.lineno}, column "
+                                             f"{exc.colno})", "")],
+                          slug="malformed-json") from None
+
+
+def current_principal() -> Principal | None:
+    """The caller: a bearer token, or a signed-in portal user (set by the pages blueprint)."""
+    if "principal" in g:
+        return g.principal
+    header = request.headers.get("Authorization", "")
+    principal: Principal | None = None
+    if header:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise unauthorized("use 'Authorization: Bearer <token>'")
+        with registry_state().db.read() as session:
+            principal = authenticate_token(session, token.strip())
+        if principal is None:
+            raise unauthorized("the token is unknown, expired or revoked")
+    else:
+        principal = getattr(g, "session_principal", None)
+    g.principal = principal
+    return principal
+
+
+def int_arg(name: str, default: int | None = None, *, minimum: int = 0,
+            maximum: int | None = None) -> int | None:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise bad_request(f"{name} must be an integer",
+                          errors=[FieldError("must be an integer", name=name)]) from None
+    if value < minimum or (maximum is not None and value > maximum):
+        bound = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
+        raise bad_request(f"{name} must be {bound}",
+                          errors=[FieldError(f"must be {bound}", name=name)])
+    return value
+
+
+def encode_cursor(payload: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode()
+
+
+def decode_cursor(raw: str | None) -> dict[str, Any] | None:
+    if not raw:
+        return None
+    try:
+        value = json.loads(base64.urlsafe_b64decode(raw.encode()))
+        if not isinstance(value, dict):
+            raise ValueError
+        return value
+    except ValueError:
+        raise bad_request("cursor is not one this server issued",
+                          errors=[FieldError("is not a valid cursor", name="cursor")]) from None
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None,
+                  ) -> Response:
+    response = Response(json.dumps(body, ensure_ascii=False, default=str), status=status,
+                        mimetype="application/json")
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response

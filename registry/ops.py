@@ -1,0 +1,65 @@
+"""Operations endpoints: liveness, readiness and Prometheus metrics for the 3 a.m. operator."""
+
+from __future__ import annotations
+
+import time
+
+from flask import Blueprint, Response
+from sqlalchemy import func, select, text
+
+from registry.datasets.models import Dataset, State
+from registry.http import json_response, registry_state
+
+ops_blueprint = Blueprint("ops", __name__)
+_STARTED = time.time()
+
+
+@ops_blueprint.get("/healthz")
+def healthz() -> Response:
+    return json_response({"status": "ok"})
+
+
+@ops_blueprint.get("/readyz")
+def readyz() -> Response:
+    """Ready when the database answers and the checkpoint signer is not failing."""
+    state = registry_state()
+    checks: dict[str, str] = {}
+    try:
+        with state.db.read() as session:
+            session.execute(text("SELECT 1"))
+            size = state.log.size(session)
+            latest = state.log.latest_checkpoint(session)
+        checks["database"] = "ok"
+        lag = size - (latest.size if latest else 0)
+        checks["checkpoint"] = "ok" if lag == 0 or state.background else f"{lag} leaves unsigned"
+    except Exception as exc:  # noqa: BLE001 - report, never raise, from a probe
+        checks["database"] = f"error: {type(exc).__name__}"
+    for loop in state.background:
+        error = getattr(loop, "last_error", None)
+        checks[type(loop).__name__] = "ok" if error is None else f"error: {error}"
+    ready = all(v == "ok" for v in checks.values())
+    return json_response({"status": "ready" if ready else "not ready", "checks": checks},
+                         200 if ready else 503)
+
+
+@ops_blueprint.get("/metrics")
+def metrics() -> Response:
+    state = registry_state()
+    with state.db.read() as session:
+        size = state.log.size(session)
+        latest = state.log.latest_checkpoint(session)
+        published = session.scalar(select(func.count()).select_from(Dataset).where(
+            Dataset.released_state == State.PUBLISHED)) or 0
+        total = session.scalar(select(func.count()).select_from(Dataset)) or 0
+    lines = [
+        "# HELP ndr_log_size Leaves in the transparency log.",
+        "# TYPE ndr_log_size gauge", f"ndr_log_size {size}",
+        "# HELP ndr_checkpoint_size Tree size of the newest signed checkpoint.",
+        "# TYPE ndr_checkpoint_size gauge", f"ndr_checkpoint_size {latest.size if latest else 0}",
+        "# HELP ndr_datasets Datasets by whether their released version is published.",
+        "# TYPE ndr_datasets gauge", f'ndr_datasets{{state="published"}} {published}',
+        f'ndr_datasets{{state="any"}} {total}',
+        "# HELP ndr_uptime_seconds Seconds since this process started.",
+        "# TYPE ndr_uptime_seconds gauge", f"ndr_uptime_seconds {time.time() - _STARTED:.0f}",
+    ]
+    return Response("\n".join(lines) + "\n", mimetype="text/plain; version=0.0.4")

@@ -1,0 +1,1 @@
+"""Departments (organisations) in a hierarchy, their members and roles."""

@@ -1,0 +1,78 @@
+"""One search interface over three backends (SQLite FTS5, PostgreSQL, Elasticsearch).
+
+The registry builds a flat ``SearchDocument`` per dataset and calls ``index`` / ``remove`` in
+its own write transaction, and ``search`` in a read session. This package never imports
+``registry``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from sqlalchemy.orm import Session
+
+from search.documents import (
+    FACET_FIELDS,
+    Hit,
+    InvalidCursor,
+    SearchDocument,
+    SearchQuery,
+    SearchResults,
+    Viewer,
+)
+from search.schema import create_search_schema, drop_search_schema
+
+
+class SearchBackend(Protocol):
+    name: str
+
+    def index(self, session: Session, docs: Sequence[SearchDocument]) -> None: ...
+
+    def remove(self, session: Session, dataset_ids: Sequence[str]) -> None: ...
+
+    def search(self, session: Session, query: SearchQuery) -> SearchResults: ...
+
+    def count(self, session: Session) -> int: ...
+
+
+def make_backend(
+    name: str, *, elasticsearch_url: str | None = None, index_prefix: str = "ndr"
+) -> SearchBackend:
+    """The backend called ``name`` ("sqlite", "postgres" or "elasticsearch")."""
+    if name == "sqlite":
+        from search.sqlite_fts import SqliteFtsBackend
+
+        return SqliteFtsBackend()
+    if name == "postgres":
+        from search.postgres_fts import PostgresFtsBackend
+
+        return PostgresFtsBackend()
+    if name == "elasticsearch":
+        if not elasticsearch_url:
+            raise ValueError("the elasticsearch backend needs elasticsearch_url")
+        from search.elasticsearch_backend import ElasticsearchBackend
+
+        return ElasticsearchBackend.connect(elasticsearch_url, index_prefix=index_prefix)
+    raise ValueError(f"unknown search backend: {name!r}")
+
+
+def backend_for_dialect(dialect_name: str) -> SearchBackend:
+    """The in-database backend matching a SQLAlchemy dialect name."""
+    return make_backend("sqlite" if dialect_name == "sqlite" else "postgres")
+
+
+__all__ = [
+    "FACET_FIELDS",
+    "Hit",
+    "InvalidCursor",
+    "SearchBackend",
+    "SearchDocument",
+    "SearchQuery",
+    "SearchResults",
+    "Viewer",
+    "backend_for_dialect",
+    "create_search_schema",
+    "drop_search_schema",
+    "make_backend",
+]
