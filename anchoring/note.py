@@ -208,6 +208,10 @@ def split_note(note: str) -> tuple[str, list[Signature]]:
             raw = base64.b64decode(encoded, validate=True)
         except binascii.Error:
             raise NoteError("signature is not base64") from None
+        # Only the canonical spelling: otherwise one signature has several texts, and a
+        # note kept as evidence could be "changed" without invalidating it.
+        if base64.b64encode(raw).decode() != encoded:
+            raise NoteError("signature is not canonical base64")
         if len(raw) < 5:
             raise NoteError("signature is too short")
         signatures.append(Signature(name=name, key_id=raw[:4], signature=raw[4:]))

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import Engine, MetaData, create_engine, event
+from sqlalchemy import Engine, MetaData, create_engine, event, text
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 NAMING_CONVENTION = {
@@ -61,6 +61,20 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=5, max_overflow=10)
+
+
+CATALOGUE_WRITE_LOCK = 0x6E6472  # "ndr": one advisory lock id for all catalogue writes
+
+
+def serialize_catalogue_writes(session: Session) -> None:
+    """Make catalogue writes take turns on PostgreSQL, as BEGIN IMMEDIATE does on SQLite.
+
+    Writes are rare next to reads, and taking turns makes slug choice, external-id checks and
+    log appends see each other's committed rows (READ COMMITTED re-reads per statement), so
+    concurrent writers never collide on a unique constraint half-way through.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": CATALOGUE_WRITE_LOCK})
 
 
 class Database:

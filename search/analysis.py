@@ -5,13 +5,15 @@ PostgreSQL's parser depends on the server locale, and Elasticsearch needs a plug
 Producing the tokens here and handing each engine a plain space-separated token stream makes the
 three backends agree exactly, and lets one test suite pin the behaviour down.
 
-Chinese: every run of CJK characters is indexed as its overlapping character bigrams (a run of one
-character is indexed as itself). A query is segmented with jieba into words, and every word
-becomes the *phrase* of its bigrams, so 交通 matches inside 交通运输局 and a fragment of a long
-title matches wherever it occurs, while jieba keeps unrelated words of a query apart
-(北京交通数据 -> 北京 · 交通 · 数据, each found independently). English: lower-cased,
-a short stop list removed, Snowball-stemmed; the last query term is also matched as a prefix
-(typing "transp" finds "transportation").
+Chinese: every run of CJK characters is indexed as its overlapping character bigrams
+followed by its last character alone (so every character starts some token). A query is
+segmented with jieba into words, and every word becomes the *phrase* of its bigrams, so
+交通 matches inside 交通运输局 and a fragment of a long title matches wherever it occurs,
+while jieba keeps unrelated words of a query apart (北京交通数据 -> 北京 · 交通 · 数据,
+each found independently).
+
+English: lower-cased, a short stop list removed, Snowball-stemmed; the last query term is
+also matched as a prefix (typing "transp" finds "transportation").
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ import snowballstemmer
 # scope for a Chinese catalogue and fall through to the latin tokenizer rule below.
 _CJK_CLASS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _TOKEN_RE = re.compile(rf"[{_CJK_CLASS}]+|[^\W_{_CJK_CLASS}]+", re.UNICODE)
+_CLASSIFIED_RE = re.compile(rf"([{_CJK_CLASS}]+)|([^\W_{_CJK_CLASS}]+)", re.UNICODE)
+_STEM_CACHE: dict[str, str] = {}
+_STEM_CACHE_LIMIT = 500_000
 LATIN_WORD_RE = re.compile(rf"[^\W_{_CJK_CLASS}]+", re.UNICODE)
 _CJK_RUN_RE = re.compile(rf"^[{_CJK_CLASS}]+$")
 _HAS_CJK_RE = re.compile(rf"[{_CJK_CLASS}]")
@@ -87,16 +92,29 @@ def index_tokens(text: str | None) -> list[str]:
     """Tokens stored in the index for one field, in positional order.
 
     Bigrams of a run are emitted consecutively so that a query word (a phrase of bigrams)
-    matches exactly the substrings of the original text.
+    matches exactly the substrings of the original text. This is the bulk-import hot loop,
+    hence one classifying regex and a plain dict as stem cache.
     """
     if not text:
         return []
     tokens: list[str] = []
-    for piece in _TOKEN_RE.findall(text.casefold()):
-        if is_cjk_token(piece):
-            tokens.extend(cjk_bigrams(piece))
-        elif piece not in ENGLISH_STOPWORDS:
-            tokens.append(stem(piece))
+    stems = _STEM_CACHE
+    for cjk, latin in _CLASSIFIED_RE.findall(text.casefold()):
+        if cjk:
+            if len(cjk) == 1:
+                tokens.append(cjk)
+                continue
+            tokens.extend([cjk[i : i + 2] for i in range(len(cjk) - 1)])
+            # The last character starts no bigram; without it a one-character query
+            # word (matched as "bigrams starting with it") would miss run endings.
+            tokens.append(cjk[-1])
+        elif latin not in ENGLISH_STOPWORDS:
+            stemmed = stems.get(latin)
+            if stemmed is None:
+                stemmed = _stemmer.stemWord(latin)
+                if len(stems) < _STEM_CACHE_LIMIT:  # bounded: vocabularies have a long tail
+                    stems[latin] = stemmed
+            tokens.append(stemmed)
     return tokens
 
 

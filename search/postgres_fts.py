@@ -16,7 +16,13 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from search.analysis import QueryTerm
-from search.sql_backend import AnalysedText, MatchSql, Params, SqlSearchBackend
+from search.sql_backend import (
+    AnalysedText,
+    MatchSql,
+    Params,
+    SqlSearchBackend,
+    executemany,
+)
 
 MAX_POSITION = 16383  # PostgreSQL's limit; later positions are clamped to it
 COLUMN_GAP = 8  # so a phrase never spans two fields
@@ -65,8 +71,9 @@ class PostgresFtsBackend(SqlSearchBackend):
     def _insert_documents(
         self, session: Session, rows: list[dict[str, Any]], texts: list[AnalysedText]
     ) -> None:
-        session.execute(
-            text(
+        executemany(
+            session,
+            (
                 "INSERT INTO search_document (doc_id, dataset_id, slug, version, state, "
                 "visibility, organization_id, title_sort, modified_key, issued_key, title_zh, "
                 "title_en, description_zh, description_en, tsv) VALUES (:doc_id, :dataset_id, "
@@ -84,5 +91,7 @@ class PostgresFtsBackend(SqlSearchBackend):
             condition=condition,
             from_clause="search_document d",
             ranked_condition=condition,
-            score=f"ts_rank(d.tsv, {query})",
+            # float8: psycopg rounds a float4 to its shortest text form, and a keyset cursor
+            # must compare against exactly the value the database ordered by.
+            score=f"CAST(ts_rank(d.tsv, {query}) AS double precision)",
         )

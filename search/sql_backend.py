@@ -9,6 +9,7 @@ only from constants and generated parameter names.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -149,11 +150,8 @@ class SqlSearchBackend:
             for f, v in facet_values(doc)
         ]
         if facets:
-            session.execute(
-                text("INSERT INTO search_facet (field, value, doc_id) "
-                     "VALUES (:field, :value, :doc_id)"),
-                facets,
-            )
+            executemany(session, "INSERT INTO search_facet (field, value, doc_id) "
+                                 "VALUES (:field, :value, :doc_id)", facets)
 
     def remove(self, session: Session, dataset_ids: Sequence[str]) -> None:
         existing = self._existing_doc_ids(session, list(dataset_ids))
@@ -206,10 +204,8 @@ class SqlSearchBackend:
             text(f"SELECT count(*) FROM search_document d WHERE {candidate}"),  # noqa: S608
             params.values,
         ).scalar_one())
-        facets = {
-            name: self._facet_counts(session, name, candidate, params, query.facet_limit)
-            for name in query.facets
-        }
+        facets = self._facet_counts(session, list(query.facets), candidate, params,
+                                    query.facet_limit)
         hits, next_cursor = self._page(session, query, terms, match, conditions, params)
         return SearchResults(total=total, hits=hits, facets=facets, next_cursor=next_cursor)
 
@@ -256,16 +252,27 @@ class SqlSearchBackend:
 
     @staticmethod
     def _facet_counts(
-        session: Session, name: str, candidate: str, params: Params, limit: int
-    ) -> list[tuple[str, int]]:
+        session: Session, names: list[str], candidate: str, params: Params, limit: int
+    ) -> dict[str, list[tuple[str, int]]]:
+        """All requested facets in one pass over the match set: for each matching document
+        the (doc_id, field, value) index yields its facet values, so the cost is one index
+        range per match, whatever the number of facets."""
+        if not names:
+            return {}
         local = Params(dict(params.values))
         sql = (
-            "SELECT value, count(*) AS n FROM search_facet "  # noqa: S608
-            f"WHERE field = {local.bind(name)} AND doc_id IN "
+            "SELECT field, value, count(*) AS n FROM search_facet "  # noqa: S608
+            f"WHERE field IN {local.bind_list(names)} AND doc_id IN "
             f"(SELECT d.doc_id FROM search_document d WHERE {candidate}) "
-            f"GROUP BY value ORDER BY n DESC, value LIMIT {local.bind(limit)}"
+            "GROUP BY field, value"
         )
-        return [(row[0], int(row[1])) for row in session.execute(text(sql), local.values)]
+        grouped: dict[str, list[tuple[str, int]]] = {name: [] for name in names}
+        for field_, value, n in session.execute(text(sql), local.values):
+            grouped[field_].append((value, int(n)))
+        return {
+            name: sorted(counts, key=lambda vc: (-vc[1], vc[0]))[:limit]
+            for name, counts in grouped.items()
+        }
 
     def _page(
         self,
@@ -311,6 +318,22 @@ class SqlSearchBackend:
             last = rows[-1]
             next_cursor = encode_cursor(sort, [last[key_column], int(last["doc_id"])])
         return hits, next_cursor
+
+
+def executemany(session: Session, sql: str, rows: list[dict[str, Any]]) -> None:
+    """A straight DBAPI executemany in the session's transaction.
+
+    Bulk import sends ~500 documents (and ~10x as many facet rows) per call; going through
+    ``text()`` costs more in parameter processing than the database spends inserting.
+    ``sql`` uses :name placeholders, rewritten to the driver's style when it is "pyformat".
+    """
+    connection = session.connection()
+    if connection.dialect.paramstyle == "pyformat":
+        sql = _NAMED_PARAM_RE.sub(r"%(\1)s", sql)
+    connection.exec_driver_sql(sql, rows)  # type: ignore[arg-type]
+
+
+_NAMED_PARAM_RE = re.compile(r"(?<!:):([a-z_][a-z0-9_]*)")
 
 
 # sort order -> (column of the inner select, descending?)

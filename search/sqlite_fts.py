@@ -16,7 +16,13 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from search.analysis import QueryTerm
-from search.sql_backend import AnalysedText, MatchSql, Params, SqlSearchBackend
+from search.sql_backend import (
+    AnalysedText,
+    MatchSql,
+    Params,
+    SqlSearchBackend,
+    executemany,
+)
 
 BM25_WEIGHTS = (10.0, 5.0, 3.0, 1.0)  # title, keywords, publisher, description
 
@@ -47,8 +53,9 @@ class SqliteFtsBackend(SqlSearchBackend):
     def _insert_documents(
         self, session: Session, rows: list[dict[str, Any]], texts: list[AnalysedText]
     ) -> None:
-        session.execute(
-            text(
+        executemany(
+            session,
+            (
                 "INSERT INTO search_document (doc_id, dataset_id, slug, version, state, "
                 "visibility, organization_id, title_sort, modified_key, issued_key, title_zh, "
                 "title_en, description_zh, description_en) VALUES (:doc_id, :dataset_id, :slug, "
@@ -57,8 +64,9 @@ class SqliteFtsBackend(SqlSearchBackend):
             ),
             rows,
         )
-        session.execute(
-            text(
+        executemany(
+            session,
+            (
                 "INSERT INTO search_fts (rowid, title, keywords, publisher, description) "
                 "VALUES (:doc_id, :title, :keywords, :publisher, :description)"
             ),

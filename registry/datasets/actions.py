@@ -21,6 +21,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from registry.auth.principal import Principal, require_role
+from registry.database import serialize_catalogue_writes
 from registry.datasets.canonical import MAX_ENTRY_BYTES, canonical_json, sha256_hex
 from registry.datasets.merge_patch import merge_patch
 from registry.datasets.models import Change, Dataset, DatasetVersion, State, Visibility
@@ -337,6 +338,7 @@ def dataset_create(session: Session, services: Services, principal: Principal | 
                                              "/organization")])
     require_role(principal, organization_id or "", Role.EDITOR)
     require_valid_request("create", body)
+    serialize_catalogue_writes(session)
     require_valid_metadata(body["metadata"])
     organization = _organization(session, organization_id)
     external_id = body.get("external_id")
@@ -370,6 +372,7 @@ def dataset_create(session: Session, services: Services, principal: Principal | 
 
 def _writable_dataset(session: Session, principal: Principal | None, ref: str,
                       if_match: str | None) -> tuple[Dataset, DatasetVersion, Organization]:
+    serialize_catalogue_writes(session)
     dataset = find_dataset(session, ref, for_update=True)
     if dataset is None:
         raise not_found(f"no dataset {ref!r}")

@@ -155,6 +155,23 @@ def show_version(ref: str, number: int) -> Response:
     return json_response(body, headers={"ETag": actions.etag_for(version)})
 
 
+def version_proof(ref: str, number: int) -> Response:
+    from anchoring.tlog_proof import encode_tlog_proof
+    from registry.datasets.proofs import version_proof_bundle
+
+    principal = current_principal()
+    fmt = request.args.get("format", "json")
+    if fmt not in ("json", "tlog-proof"):
+        raise bad_request("format must be json or tlog-proof",
+                          errors=[FieldError("must be json or tlog-proof", name="format")])
+    state = registry_state()
+    with state.db.read() as session:
+        bundle = version_proof_bundle(state, session, principal, ref, number)
+    if fmt == "tlog-proof":
+        return Response(encode_tlog_proof(bundle.to_tlog_proof()), mimetype="text/plain")
+    return json_response(bundle.to_json())
+
+
 def register_dataset_routes(bp: Blueprint) -> None:
     bp.add_url_rule("/datasets", "datasets", list_datasets, methods=["GET"])
     bp.add_url_rule("/datasets", "dataset_create", create_dataset, methods=["POST"])
@@ -163,3 +180,5 @@ def register_dataset_routes(bp: Blueprint) -> None:
     bp.add_url_rule("/datasets/<ref>", "dataset_withdraw", withdraw_dataset, methods=["DELETE"])
     bp.add_url_rule("/datasets/<ref>/versions", "dataset_versions", list_versions)
     bp.add_url_rule("/datasets/<ref>/versions/<int:number>", "dataset_version", show_version)
+    bp.add_url_rule("/datasets/<ref>/versions/<int:number>/proof", "dataset_version_proof",
+                    version_proof)

@@ -16,6 +16,7 @@ from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
 from registry.auth.principal import Principal, require_role
+from registry.database import serialize_catalogue_writes
 from registry.datasets.actions import (
     Services,
     VersionChange,
@@ -23,11 +24,12 @@ from registry.datasets.actions import (
     slug_base,
     unique_slugs,
 )
-from registry.datasets.canonical import canonical_json, sha256_hex
+from registry.datasets.canonical import sha256_hex
+from registry.datasets.validation import canonical_or_field_errors
 from registry.datasets.models import Change, Dataset, DatasetVersion, State, Visibility
 from registry.importers.records import ImportRecord
 from registry.organizations.models import Organization, Role
-from registry.problems import not_found
+from registry.problems import Problem, not_found
 from registry.timefmt import utc_now
 
 _NON_ID = re.compile(r"[^a-z0-9]+")
@@ -86,6 +88,7 @@ def import_batch(session: Session, services: Services, principal: Principal | No
                  suborgs: SubOrganizations | None = None) -> ImportSummary:
     """Publish or update each record of one batch; unchanged records record nothing."""
     require_role(principal, organization_id, Role.EDITOR)
+    serialize_catalogue_writes(session)
     root = session.get(Organization, organization_id)
     if root is None:
         raise not_found(f"no organisation {organization_id!r}")
@@ -104,7 +107,12 @@ def import_batch(session: Session, services: Services, principal: Principal | No
             summary.rejected.append((-1, record.external_id, ["duplicate external_id in batch"]))
             continue
         seen.add((org.id, record.external_id))
-        canonical = canonical_json(record.metadata)
+        try:
+            canonical = canonical_or_field_errors(record.metadata)
+        except Problem as problem:
+            summary.rejected.append((-1, record.external_id,
+                                     [f"{e.pointer}: {e.detail}" for e in problem.errors]))
+            continue
         found = existing.get((org.id, record.external_id))
         visibility = Visibility(record.visibility)
         if found is not None:

@@ -8,6 +8,7 @@ data officer fixes a form in one round trip instead of one error at a time.
 from __future__ import annotations
 
 import json
+import re
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -95,8 +96,46 @@ def collect_errors(validator: Draft202012Validator, instance: Any,
     return unique
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def unpaired_surrogate_errors(value: Any, pointer: str = "") -> list[FieldError]:
+    """JSON may escape lone UTF-16 surrogates (\\udc92) that are not Unicode text at all;
+    they cannot be stored as UTF-8 nor canonicalised (RFC 8785), so they are field errors."""
+    if isinstance(value, str):
+        return ([FieldError("contains an unpaired UTF-16 surrogate (not valid Unicode)",
+                            pointer)] if _SURROGATE.search(value) else [])
+    if isinstance(value, dict):
+        errors = []
+        for key, item in value.items():
+            child = f"{pointer}/{_escape(key)}"
+            if _SURROGATE.search(key):
+                errors.append(FieldError("the field name contains an unpaired UTF-16 "
+                                         "surrogate", child))
+            errors.extend(unpaired_surrogate_errors(item, child))
+        return errors
+    if isinstance(value, list):
+        return [e for i, item in enumerate(value)
+                for e in unpaired_surrogate_errors(item, f"{pointer}/{i}")]
+    return []
+
+
 def metadata_errors(metadata: Any, prefix: str = "/metadata") -> list[FieldError]:
-    return collect_errors(metadata_validator(), metadata, prefix)
+    return (unpaired_surrogate_errors(metadata, prefix)
+            or collect_errors(metadata_validator(), metadata, prefix))
+
+
+def canonical_or_field_errors(metadata: Any, prefix: str = "/metadata") -> bytes:
+    """Canonical bytes of already-validated metadata; text that is not Unicode becomes a 422
+    naming the field (found by a walk only in that rare case, so the common path stays fast)."""
+    from registry.datasets.canonical import NotCanonicalisable, canonical_json
+
+    try:
+        return canonical_json(metadata)
+    except NotCanonicalisable:
+        errors = unpaired_surrogate_errors(metadata, prefix) or [
+            FieldError("cannot be written as canonical JSON (RFC 8785)", prefix)]
+        raise validation_failed(errors) from None
 
 
 def require_valid_metadata(metadata: Any, prefix: str = "/metadata") -> None:
@@ -106,7 +145,7 @@ def require_valid_metadata(metadata: Any, prefix: str = "/metadata") -> None:
 
 
 def require_valid_request(kind: str, body: Any) -> None:
-    errors = collect_errors(request_validator(kind), body)
+    errors = unpaired_surrogate_errors(body) or collect_errors(request_validator(kind), body)
     if errors:
         raise validation_failed(errors)
 

@@ -149,7 +149,36 @@ def read_records(path: Path, fmt: Format) -> Iterator[Outcome]:
         raise ValueError(
             f"unknown import format {fmt!r}; expected one of {sorted(readers)}"
         ) from None
-    return reader(Path(path))
+    outcomes = reader(Path(path))
+    if fmt == "jsonl":  # our own format: lone surrogates are errors, reported at publish time
+        return outcomes
+    return (_with_surrogates_replaced(o) if isinstance(o, ImportRecord) else o for o in outcomes)
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _replace_lone_surrogates(value: Any) -> Any:
+    """Foreign catalogues sometimes escape broken text as lone UTF-16 surrogates ("\\udc92"),
+    which are not Unicode and cannot be canonicalised; U+FFFD marks where the damage was."""
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {_replace_lone_surrogates(k): _replace_lone_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_replace_lone_surrogates(v) for v in value]
+    return value
+
+
+def _with_surrogates_replaced(record: ImportRecord) -> ImportRecord:
+    try:
+        json.dumps(record.metadata, ensure_ascii=False).encode("utf-8")
+        return record
+    except UnicodeEncodeError:
+        pass
+    return ImportRecord(record.external_id, record.slug_hint,
+                        _replace_lone_surrogates(record.metadata), record.visibility,
+                        record.publisher_path)
 
 
 def read_text(path: Path) -> str:

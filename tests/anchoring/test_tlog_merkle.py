@@ -33,8 +33,8 @@ def rfc_path(m: int, d: list[bytes]) -> list[bytes]:
     while k * 2 < len(d):
         k *= 2
     if m < k:
-        return rfc_path(m, d[:k]) + [mth(d[k:])]
-    return rfc_path(m - k, d[k:]) + [mth(d[:k])]
+        return [*rfc_path(m, d[:k]), mth(d[k:])]
+    return [*rfc_path(m - k, d[k:]), mth(d[:k])]
 
 
 def rfc_subproof(m: int, d: list[bytes], b: bool) -> list[bytes]:
@@ -44,8 +44,8 @@ def rfc_subproof(m: int, d: list[bytes], b: bool) -> list[bytes]:
     while k * 2 < len(d):
         k *= 2
     if m <= k:
-        return rfc_subproof(m, d[:k], b) + [mth(d[k:])]
-    return rfc_subproof(m - k, d[k:], False) + [mth(d[:k])]
+        return [*rfc_subproof(m, d[:k], b), mth(d[k:])]
+    return [*rfc_subproof(m - k, d[k:], False), mth(d[:k])]
 
 
 class MemoryLog:

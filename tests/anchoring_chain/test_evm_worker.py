@@ -178,7 +178,8 @@ def test_node_reset_loses_the_anchor_and_the_worker_reanchors(sqlite_db, feed, g
     db = sqlite_db
     backend = deploy_on(ganache)
     address = backend.contract
-    worker = AnchorWorker(db.write, feed.latest, backend, epoch_seconds=0)
+    worker = AnchorWorker(db.write, feed.latest, backend, epoch_seconds=0,
+                          backoff_initial_seconds=0.0)  # retry at once: no sleeping in tests
     feed.grow(5)
     assert worker.run_once().finalised == [5]
     lost_tx = anchors(db)[0].tx_id
@@ -186,15 +187,14 @@ def test_node_reset_loses_the_anchor_and_the_worker_reanchors(sqlite_db, feed, g
     ganache.start(fresh=True)  # the chain is gone
     assert backend.status(lost_tx).state is TxState.MISSING
     report = worker.run_once()
-    assert report.chain_error is not None  # no contract code: treated as unavailable
+    assert report.failed == [5]  # the final anchor's transaction is gone
+    assert report.chain_error is not None  # and there is no contract to re-anchor into yet
     assert deploy_on(ganache).contract == address  # same deployer, nonce 0: same address
-    worker._not_before = 0.0  # skip the backoff wait instead of sleeping through it
     report = worker.run_once()
-    assert report.failed == [5] and report.submitted_size == 5 and report.finalised == [5]
+    assert report.submitted_size == 5 and report.finalised == [5]
     assert [(a.size, a.status) for a in anchors(db)] == [(5, "failed"), (5, "final")]
     with db.read() as session:
         assert check_anchors({"anchors": list_anchors(session, status="final")},
                              ganache.url) == []
         failed = list_anchors(session, status="failed")
-    assert any("not on this chain" in p for p in check_anchors({"anchors": failed},
-                                                                 ganache.url))
+    assert [f["error"].startswith("final anchor lost: missing") for f in failed] == [True]

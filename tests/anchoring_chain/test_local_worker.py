@@ -9,11 +9,21 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select, update
 
-from anchoring.anchor_backends import AnchorConfig, AnchorRejected, AnchorRequest, TxState, \
-    make_anchor_backend
+from anchoring.anchor_backends import (
+    AnchorConfig,
+    AnchorRejected,
+    AnchorRequest,
+    TxState,
+    make_anchor_backend,
+)
 from anchoring.anchor_backends.local_journal import LocalJournalBackend, verify_journal
-from anchoring.anchor_store import Anchor, JournalRecord, lease_holder, list_anchors, \
-    try_acquire_lease
+from anchoring.anchor_store import (
+    Anchor,
+    JournalRecord,
+    lease_holder,
+    list_anchors,
+    try_acquire_lease,
+)
 from anchoring.anchor_worker import LEASE_NAME, AnchorWorker, backoff_delay
 
 from .conftest import CheckpointFeed, wait_until

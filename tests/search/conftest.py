@@ -20,8 +20,6 @@ if sys.path[0] != _ROOT:
 from registry.database import Database  # noqa: E402
 from search import SearchBackend, backend_for_dialect, create_search_schema  # noqa: E402
 
-SOURCE_DIR = "/work/shared/data/us-federal-datajson"
-
 
 @pytest.fixture
 def db(database_url: str) -> Iterator[Database]:

@@ -1,0 +1,63 @@
+# The two commands: `make run` (set up and serve) and `make test` (set up and test).
+# Everything the project needs is installed from here, on a machine with python3, make and git.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
+.PHONY: install run test test-slow lint bench node-deps browser translations clean
+
+install: $(STAMP) node-deps
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[postgres,elasticsearch,evm,chainmaker,dev]'
+	# chainmaker 3.0.6 pins pysha3, which does not build on Python 3.11; safe-pysha3 (in the
+	# chainmaker extra) provides the same module, so the SDK itself goes in without deps.
+	$(BIN)/python -m pip install --quiet --no-deps 'chainmaker==3.0.6'
+	$(MAKE) --no-print-directory translations
+	touch $(STAMP)
+
+translations:
+	@if [ -d registry/web/translations ]; then \
+	  $(BIN)/pybabel compile -q -d registry/web/translations; fi
+
+node-deps: node_modules/.stamp
+
+node_modules/.stamp: package.json $(wildcard package-lock.json)
+	@if [ -f package.json ]; then \
+	  command -v npm >/dev/null || { echo "npm is needed (Debian: apt-get install nodejs npm)"; exit 1; }; \
+	  npm ci --no-audit --no-fund --loglevel=error; fi
+	@mkdir -p node_modules && touch $@
+
+browser:
+	@command -v chromium >/dev/null || { \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
+	  >/dev/null; }
+
+run: install
+	$(BIN)/ndr init --demo
+	$(BIN)/gunicorn --config deploy/gunicorn.conf.py --bind $(HOST):$(PORT) "app:create_app()"
+
+test: install browser
+	$(BIN)/ruff check .
+	$(BIN)/pytest -q -m "not slow"
+
+test-slow: install browser
+	$(BIN)/pytest -q -m slow
+
+lint: install
+	$(BIN)/ruff check .
+
+bench: install
+	$(BIN)/python bench/import_bench.py
+	$(BIN)/python bench/log_bench.py
+	$(BIN)/python bench/search_bench.py
+
+clean:
+	rm -rf $(VENV) node_modules var .pytest_cache

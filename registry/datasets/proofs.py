@@ -1,0 +1,43 @@
+"""Proof bundles for dataset versions: everything an auditor needs to check one version offline.
+
+The checkpoint chosen is the smallest signed one that covers the leaf, so a version's bundle is
+stable while the log grows (cacheable), and the anchors are those covering that checkpoint.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from anchoring.bundle import ProofBundle, build_bundle
+from registry.auth.principal import Principal
+from registry.datasets import actions
+from registry.problems import Problem, not_found
+from registry.state import RegistryState
+
+
+def anchors_for(state: RegistryState, session: Session, size: int) -> list[dict[str, Any]]:
+    """Anchor receipts of checkpoints at least `size` (empty until an anchor covers it)."""
+    lister = getattr(state, "anchors_covering", None)
+    return list(lister(session, size)) if lister else []
+
+
+def version_proof_bundle(state: RegistryState, session: Session, principal: Principal | None,
+                         ref: str, number: int) -> ProofBundle:
+    dataset, version = actions.dataset_version(session, principal, ref, number)
+    if version.leaf_index is None or version.log_entry is None:
+        raise not_found(f"version {number} of {ref!r} is a draft; drafts are not logged")
+    checkpoint = state.log.checkpoint_at_least(session, version.leaf_index + 1)
+    if checkpoint is None:
+        raise Problem(503, "Not yet checkpointed",
+                      "the log has recorded this version but no signed checkpoint covers it "
+                      "yet; retry in a second (the write's receipt is signed already)",
+                      "not-yet-checkpointed", headers={"Retry-After": "1"})
+    path = state.log.inclusion_proof(session, version.leaf_index, checkpoint.size)
+    return build_bundle(
+        origin=state.log.origin, dataset=dataset.id, version=version.version,
+        entry=version.log_entry.encode("utf-8"), metadata=actions.version_metadata(version),
+        index=version.leaf_index, tree_size=checkpoint.size, inclusion_path=path,
+        checkpoint=checkpoint.note, receipt=version.receipt,
+        anchors=anchors_for(state, session, checkpoint.size))
