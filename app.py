@@ -27,12 +27,14 @@ def create_app(settings: Settings | None = None, *, state: RegistryState | None 
     state = state or build_state(settings)
     app.extensions["ndr"] = state
 
+    from registry.anchors_api import anchors_blueprint
     from registry.api import create_api_blueprint
     from registry.log_views import log_blueprint
     from registry.ops import ops_blueprint
 
     app.register_blueprint(create_api_blueprint())
     app.register_blueprint(log_blueprint)
+    app.register_blueprint(anchors_blueprint)
     app.register_blueprint(ops_blueprint)
     _register_optional_blueprints(app)
 
@@ -62,7 +64,6 @@ def _register_optional_blueprints(app: Flask) -> None:
     import importlib
 
     for module_name, attribute in (("registry.ckan_api", "ckan_blueprint"),
-                                   ("registry.anchors_api", "anchors_blueprint"),
                                    ("registry.web", "create_pages_blueprint")):
         try:
             module = importlib.import_module(module_name)

@@ -108,6 +108,10 @@ def default_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
+def epoch_number(moment: float, epoch_seconds: float) -> int:
+    return int(moment // epoch_seconds)
+
+
 def backoff_delay(failures: int, initial: float, maximum: float) -> float:
     """Seconds to wait after ``failures`` consecutive chain failures (1 → initial, doubling)."""
     if failures <= 0:
@@ -227,9 +231,13 @@ class AnchorWorker:
         return self._identity
 
     def _epoch_due(self, now: float) -> bool:
-        if self._last_tick is None:
+        """At most one anchor per epoch of a fixed grid (epoch k = [k*E, (k+1)*E) seconds since
+        the Unix epoch), so writes spread over M epochs cost exactly M transactions, and every
+        host agrees on where epochs start."""
+        if self._last_tick is None or self.epoch_seconds <= 0:
             return True
-        return now - self._last_tick >= self.epoch_seconds
+        return epoch_number(now, self.epoch_seconds) > epoch_number(self._last_tick,
+                                                                    self.epoch_seconds)
 
     def _advance_pending(self, identity: BackendIdentity, now: float, report: RunReport) -> None:
         with self._sessions() as session:

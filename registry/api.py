@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-import json
-from functools import cache
-from typing import Any
-
 from flask import Blueprint, Response
 from werkzeug.exceptions import HTTPException
 
 from registry.auth.api import register_token_routes
-from registry.config import PROJECT_ROOT
 from registry.datasets.api import register_dataset_routes
 from registry.http import http_exception_as_problem, json_response, problem_response
+from registry.openapi import openapi_document
 from registry.organizations.api import register_organization_routes
 from registry.problems import Problem
-
-
-@cache
-def openapi_document() -> dict[str, Any]:
-    return json.loads((PROJECT_ROOT / "schemas" / "openapi.json").read_text(encoding="utf-8"))
 
 
 def openapi() -> Response:

@@ -49,10 +49,54 @@ def build_state(settings: Settings, *, database: Database | None = None) -> Regi
     return RegistryState(settings=settings, db=db, log=log, search=search)
 
 
+def anchor_config(settings: Settings):  # type: ignore[no-untyped-def]
+    from anchoring.anchor_backends import AnchorConfig
+
+    return AnchorConfig.from_env()
+
+
+def build_anchor_worker(state: RegistryState):  # type: ignore[no-untyped-def]
+    """The anchor worker for the configured backend (local journal, EVM or ChainMaker)."""
+    from anchoring.anchor_backends import make_anchor_backend
+    from anchoring.anchor_worker import AnchorWorker
+
+    config = anchor_config(state.settings)
+    backend = make_anchor_backend(config, write_session_factory=state.db.write,
+                                  var_dir=state.settings.var_dir)
+    return AnchorWorker(state.db.write, state.log.latest_checkpoint, backend,
+                        epoch_seconds=config.epoch_seconds, confirmations=config.confirmations)
+
+
+class AnchorThread:
+    """Runs the anchor worker beside the web workers (the embedded set-up). Only the holder of
+    the database lease anchors, so running it in every gunicorn worker is safe."""
+
+    def __init__(self, worker) -> None:  # type: ignore[no-untyped-def]
+        import threading
+
+        self.worker = worker
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=worker.run_forever, args=(self._stop,),
+                                        name="ndr-anchor-worker", daemon=True)
+        self.last_error = None
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._thread.join(timeout)
+
+
 def start_background(state: RegistryState) -> None:
-    """Checkpoint signing (about every second when the tree grew)."""
+    """Checkpoint signing (about every second when the tree grew) and, unless the operator runs
+    `ndr anchor run` separately (NDR_ANCHOR_INPROCESS=0), the anchor worker."""
     from anchoring.checkpointer import CheckpointLoop
 
     loop = CheckpointLoop(state.db.write, state.log, state.settings.checkpoint_interval)
     loop.start()
     state.background.append(loop)
+    if state.settings.anchor_in_process:
+        anchor = AnchorThread(build_anchor_worker(state))
+        anchor.start()
+        state.background.append(anchor)

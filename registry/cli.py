@@ -295,6 +295,72 @@ def log_checkpoint() -> None:
     click.echo(latest.note if latest else "no checkpoint yet (empty log)")
 
 
+@cli.group("anchor", help="Anchoring checkpoints on a chain (or the local journal).")
+def anchor_group() -> None:
+    pass
+
+
+@anchor_group.command("run", help="Run the anchor worker (one active across hosts: a lease).")
+@click.option("--once", is_flag=True, help="One pass, then exit (for cron or a check).")
+def anchor_run(once: bool) -> None:
+    import signal
+    import threading
+
+    from registry.bootstrap import build_anchor_worker
+
+    worker = build_anchor_worker(_state())
+    if once:
+        report = worker.run_once()
+        click.echo(json.dumps(report.__dict__, default=str))
+        return
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    click.echo(f"anchor worker {worker.worker_id} on {worker.backend.name}; epoch "
+               f"{worker.epoch_seconds:g} s", err=True)
+    worker.run_forever(stop)
+
+
+@anchor_group.command("status", help="Recent anchors, the lease holder, the journal check.")
+@click.option("--limit", default=10, show_default=True)
+def anchor_status(limit: int) -> None:
+    import time as _time
+
+    from anchoring.anchor_store import lease_holder, list_anchors
+    from anchoring.anchor_worker import LEASE_NAME
+
+    state = _state()
+    with state.db.read() as session:
+        holder = lease_holder(session, LEASE_NAME, int(_time.time() * 1000))
+        size = state.log.size(session)
+        latest = state.log.latest_checkpoint(session)
+        anchors = list_anchors(session, limit=limit)
+    click.echo(f"log size {size}; latest checkpoint {latest.size if latest else 0}; "
+               f"lease holder {holder or 'none'}")
+    for a in anchors:
+        click.echo(f"{a['status']:<8} size {a['size']:<8} {a['backend']:<13} "
+                   f"tx {a.get('tx_id') or '-'} block {a.get('block_number') or '-'}")
+
+
+@anchor_group.command("deploy", help="Deploy RegistryAnchor to an EVM chain; print its address.")
+@click.option("--rpc", "rpc_url", required=True, help="JSON-RPC URL of the chain.")
+@click.option("--key-file", required=True, type=click.Path(path_type=Path),
+              help="Owner key file (0600); created if missing.")
+def anchor_deploy(rpc_url: str, key_file: Path) -> None:
+    from anchoring.anchor_backends.evm import (
+        deploy_contract,
+        load_account,
+        web3_for,
+        write_new_key_file,
+    )
+
+    account = load_account(key_file) if key_file.exists() else write_new_key_file(key_file)
+    w3 = web3_for(rpc_url)
+    address = deploy_contract(w3, account)
+    click.echo(f"RegistryAnchor deployed at {address} (owner and submitter "
+               f"{account.address}); set NDR_EVM_CONTRACT={address}")
+
+
 @cli.command("serve", help="Serve with gunicorn (production-style) on the given address.")
 @click.option("--bind", default="127.0.0.1:8000", show_default=True)
 @click.option("--workers", default=2, show_default=True)

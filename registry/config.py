@@ -53,6 +53,8 @@ class Settings:
         "NDR_ANCHOR_EPOCH_SECONDS", 60.0))
     anchor_confirmations: int = field(default_factory=lambda: _env_int(
         "NDR_ANCHOR_CONFIRMATIONS", 1))
+    anchor_in_process: bool = field(default_factory=lambda: _env_bool("NDR_ANCHOR_INPROCESS",
+                                                                       True))
     public_url: str = field(default_factory=lambda: os.environ.get(
         "NDR_PUBLIC_URL", "http://127.0.0.1:8000"))
 
@@ -61,6 +63,8 @@ class Settings:
         if not self.database_url:
             self.database_url = os.environ.get("DATABASE_URL") or (
                 f"sqlite:///{self.var_dir / 'registry.db'}")
+        os.environ.setdefault("NDR_ANCHOR_JOURNAL_KEY_FILE",
+                              str(self.var_dir / "anchor-journal.key"))
         if self.log_key_file is None:
             self.log_key_file = Path(os.environ.get("NDR_LOG_KEY_FILE",
                                                     self.var_dir / "log-signing.key"))

@@ -22,6 +22,13 @@ class RegistryState:
     def services(self) -> Services:
         return Services(log=self.log, search=self.search)
 
+    def anchors_covering(self, session: Any, size: int) -> list[dict[str, Any]]:
+        """The receipt of the first final anchor whose tree includes the first `size` leaves."""
+        from anchoring.anchor_store import final_anchor_covering
+
+        receipt = final_anchor_covering(session, self.log.origin, size)
+        return [receipt] if receipt else []
+
     def stop(self) -> None:
         for loop in self.background:
             loop.stop()

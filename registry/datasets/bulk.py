@@ -134,6 +134,7 @@ def import_batch(session: Session, services: Services, principal: Principal | No
                           created_at=now, modified_at=now)
         change = VersionChange(
             dataset=dataset, organization=org, version=1, change=Change.PUBLISHED,
+            new_dataset=True,
             state=State.PUBLISHED, visibility=visibility, slug="", metadata=record.metadata,
             created_by=who, now=now, canonical=canonical)
         fresh.append((change, record.slug_hint))
@@ -142,10 +143,9 @@ def import_batch(session: Session, services: Services, principal: Principal | No
         summary.created += 1
     for (change, _), slug in zip(fresh, unique_slugs(session, new_slugs), strict=True):
         change.slug = change.dataset.slug = slug
-        session.add(change.dataset)
         changes.append(change)
     if changes:
-        record_versions(session, services, changes)
+        record_versions(session, services, changes, receipts=False)
     return summary
 
 

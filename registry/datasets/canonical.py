@@ -54,6 +54,22 @@ def canonical_json(value: Any) -> bytes:
         raise NotCanonicalisable(str(exc)) from exc
 
 
+def canonical_metadata(metadata: dict[str, Any]) -> bytes:
+    """Canonical bytes of metadata that passed schema validation.
+
+    The schema admits object keys only from its fixed (ASCII) property names and numbers only
+    at `distributions[].byte_size` (an integer, which JSON Schema also lets through as 1.0), so
+    the one float check needed is there; everything else goes straight to the fast encoder.
+    """
+    for distribution in metadata.get("distributions", ()):
+        if isinstance(distribution, dict) and isinstance(distribution.get("byte_size"), float):
+            return canonical_json(metadata)
+    try:
+        return _encoder.encode(metadata).encode("utf-8")
+    except (UnicodeEncodeError, ValueError) as exc:
+        raise NotCanonicalisable(str(exc)) from exc
+
+
 def canonical_json_reference(value: Any) -> bytes:
     """The `rfc8785` package's output, the reference the fast path is tested against."""
     return rfc8785.dumps(value)

@@ -25,8 +25,10 @@ def _region(metadata: dict[str, Any]) -> str | None:
 
 def search_document(dataset: Dataset, *, version: int, state: str, visibility: str,
                     metadata: dict[str, Any], organization: Organization,
-                    modified: datetime) -> dict[str, Any]:
-    ancestry = organization.ancestry()
+                    modified: datetime,
+                    ancestry: list[Organization] | None = None) -> dict[str, Any]:
+    if ancestry is None:
+        ancestry = organization.ancestry()
     title = metadata.get("title", {})
     description = metadata.get("description", {})
     distributions = metadata.get("distributions", [])

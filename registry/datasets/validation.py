@@ -128,10 +128,10 @@ def metadata_errors(metadata: Any, prefix: str = "/metadata") -> list[FieldError
 def canonical_or_field_errors(metadata: Any, prefix: str = "/metadata") -> bytes:
     """Canonical bytes of already-validated metadata; text that is not Unicode becomes a 422
     naming the field (found by a walk only in that rare case, so the common path stays fast)."""
-    from registry.datasets.canonical import NotCanonicalisable, canonical_json
+    from registry.datasets.canonical import NotCanonicalisable, canonical_metadata
 
     try:
-        return canonical_json(metadata)
+        return canonical_metadata(metadata)
     except NotCanonicalisable:
         errors = unpaired_surrogate_errors(metadata, prefix) or [
             FieldError("cannot be written as canonical JSON (RFC 8785)", prefix)]

@@ -29,6 +29,16 @@ from registry.web.security import add_security_headers, configure_session, requi
 PORTAL_BLUEPRINTS: tuple[Blueprint, ...] = (public, signin_pages, department, audit)
 
 
+def _prepare_blueprints() -> None:
+    """Hooks on the portal's blueprints, set once at import (blueprints are shared by apps)."""
+    for blueprint in PORTAL_BLUEPRINTS:
+        blueprint.before_request(remember_language_choice)
+        blueprint.before_request(load_session_principal)
+        blueprint.before_request(require_csrf)
+        blueprint.register_error_handler(Problem, problem_page)
+        blueprint.register_error_handler(HTTPException, http_error_page)
+
+
 def create_pages_blueprint(app: Flask) -> None:
     settings = registry_state_from(app).settings
     configure_session(app, Path(settings.secret_key_file or settings.var_dir /
@@ -37,11 +47,6 @@ def create_pages_blueprint(app: Flask) -> None:
     app.after_request(add_security_headers)
     _register_template_helpers(app)
     for blueprint in PORTAL_BLUEPRINTS:
-        blueprint.before_request(remember_language_choice)
-        blueprint.before_request(load_session_principal)
-        blueprint.before_request(require_csrf)
-        blueprint.register_error_handler(Problem, problem_page)
-        blueprint.register_error_handler(HTTPException, http_error_page)
         app.register_blueprint(blueprint)
 
 
@@ -99,3 +104,6 @@ def _register_template_helpers(app: Flask) -> None:
             "user_name": getattr(g, "user_name", None),
             "principal": getattr(g, "session_principal", None),
         }
+
+
+_prepare_blueprints()

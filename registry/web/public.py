@@ -28,7 +28,8 @@ from registry.web.rendering import localized, schema_org_dataset
 from registry.web.vocabulary import FIELD_LABELS
 from search import SearchQuery
 
-public = Blueprint("portal", __name__, static_folder="static", static_url_path="/static")
+public = Blueprint("portal", __name__, static_folder="static", static_url_path="/static",
+                   template_folder="templates")
 
 SEARCH_ARGS = ("q", "sort", "cursor", *FILTER_ARGS)
 SIDEBAR_FACETS = ("theme", "publisher", "format", "open_attribute", "sharing_type",

@@ -36,3 +36,15 @@ def test_keys_beyond_the_bmp_sort_by_utf16_code_units() -> None:
 def test_lone_surrogates_are_refused() -> None:
     with pytest.raises(NotCanonicalisable):
         canonical_json({"title": "a\udc92b"})
+
+
+def test_validated_metadata_path_equals_rfc8785() -> None:
+    from registry.datasets.canonical import canonical_metadata
+    from tests.catalogue.helpers import metadata
+
+    plain = metadata()
+    assert canonical_metadata(plain) == canonical_json_reference(plain)
+    with_float = metadata()
+    with_float["distributions"][0]["byte_size"] = 1024.0  # JSON Schema lets 1024.0 be an integer
+    assert canonical_metadata(with_float) == canonical_json_reference(with_float)
+    assert b'"byte_size":1024,' in canonical_metadata(with_float)

@@ -1,0 +1,37 @@
+"""Publishing → checkpoint → anchor (local journal) → the proof bundle carries the receipt."""
+
+from __future__ import annotations
+
+import json
+
+from tests.catalogue.helpers import metadata
+
+
+def test_bundle_carries_the_anchor_and_api_lists_it(registry, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from anchoring.auditor.cli import main as auditor
+    from registry.bootstrap import build_anchor_worker
+
+    monkeypatch.setenv("NDR_ANCHOR_BACKEND", "local")
+    monkeypatch.setenv("NDR_ANCHOR_JOURNAL_KEY_FILE", str(tmp_path / "journal.key"))
+    registry.org("mot")
+    editor = registry.auth(registry.token("mot"))
+    for i in range(3):
+        r = registry.client.post("/api/v1/datasets",
+                                 json={"metadata": metadata(), "slug": f"d{i}"}, headers=editor)
+        assert r.status_code == 201
+    with registry.state.db.write() as session:
+        registry.state.log.sign_checkpoint_if_grown(session)
+    worker = build_anchor_worker(registry.state)
+    worker.run_once()
+    anchors = registry.client.get("/api/v1/anchors").get_json()["items"]
+    assert [(a["size"], a["status"], a["backend"]) for a in anchors] == [
+        (3, "final", "local-journal")]
+    bundle = registry.client.get("/api/v1/datasets/d1/versions/1/proof").get_json()
+    assert bundle["anchors"][0]["size"] == 3
+    assert bundle["anchors"][0]["root"] == anchors[0]["root"]
+    path = tmp_path / "bundle.json"
+    path.write_text(json.dumps(bundle))
+    key = registry.client.get("/log/key").get_data(as_text=True).strip()
+    assert auditor(["verify", str(path), "--key", key]) == 0
+    bad = registry.client.get("/api/v1/anchors?status=lost")
+    assert bad.status_code == 400 and bad.get_json()["errors"][0]["name"] == "status"
