@@ -15,7 +15,7 @@ from registry.state import RegistryState
 
 
 def _wants_problem_json() -> bool:
-    return request.path.startswith(("/api/", "/log/"))
+    return request.path.startswith(("/api/v1/", "/log/"))
 
 
 def create_app(settings: Settings | None = None, *, state: RegistryState | None = None,
@@ -29,12 +29,16 @@ def create_app(settings: Settings | None = None, *, state: RegistryState | None 
 
     from registry.anchors_api import anchors_blueprint
     from registry.api import create_api_blueprint
+    from registry.ckan_api import ckan_blueprint
     from registry.log_views import log_blueprint
     from registry.ops import ops_blueprint
 
     app.register_blueprint(create_api_blueprint())
     app.register_blueprint(log_blueprint)
     app.register_blueprint(anchors_blueprint)
+    app.register_blueprint(ckan_blueprint)
+    # CKAN serves its action API with and without the version; ckanapi uses /api/action.
+    app.register_blueprint(ckan_blueprint, url_prefix="/api/action", name="ckan_unversioned")
     app.register_blueprint(ops_blueprint)
     _register_optional_blueprints(app)
 
@@ -63,8 +67,7 @@ def _register_optional_blueprints(app: Flask) -> None:
     """Blueprints for other audiences, registered when their modules are present."""
     import importlib
 
-    for module_name, attribute in (("registry.ckan_api", "ckan_blueprint"),
-                                   ("registry.web", "create_pages_blueprint")):
+    for module_name, attribute in (("registry.web", "create_pages_blueprint"),):
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:

@@ -361,6 +361,11 @@ def anchor_deploy(rpc_url: str, key_file: Path) -> None:
                f"{account.address}); set NDR_EVM_CONTRACT={address}")
 
 
+@cli.group("search", help="The search index.")
+def search_group() -> None:
+    pass
+
+
 @cli.command("serve", help="Serve with gunicorn (production-style) on the given address.")
 @click.option("--bind", default="127.0.0.1:8000", show_default=True)
 @click.option("--workers", default=2, show_default=True)
