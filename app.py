@@ -30,6 +30,7 @@ def create_app(settings: Settings | None = None, *, state: RegistryState | None 
     from registry.anchors_api import anchors_blueprint
     from registry.api import create_api_blueprint
     from registry.ckan_api import ckan_blueprint
+    from registry.dcat import dcat_blueprint
     from registry.log_views import log_blueprint
     from registry.ops import ops_blueprint
 
@@ -37,6 +38,7 @@ def create_app(settings: Settings | None = None, *, state: RegistryState | None 
     app.register_blueprint(log_blueprint)
     app.register_blueprint(anchors_blueprint)
     app.register_blueprint(ckan_blueprint)
+    app.register_blueprint(dcat_blueprint)
     # CKAN serves its action API with and without the version; ckanapi uses /api/action.
     app.register_blueprint(ckan_blueprint, url_prefix="/api/action", name="ckan_unversioned")
     app.register_blueprint(ops_blueprint)

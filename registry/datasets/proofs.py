@@ -6,6 +6,7 @@ stable while the log grows (cacheable), and the anchors are those covering that 
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -18,9 +19,17 @@ from registry.state import RegistryState
 
 
 def anchors_for(state: RegistryState, session: Session, size: int) -> list[dict[str, Any]]:
-    """Anchor receipts of checkpoints at least `size` (empty until an anchor covers it)."""
-    lister = getattr(state, "anchors_covering", None)
-    return list(lister(session, size)) if lister else []
+    """Receipts of the first final anchor covering a checkpoint of `size`, each with the RFC
+    9162 consistency proof from `size` to the anchored size, so an auditor can chain the
+    bundle's checkpoint to the root the chain holds (empty until an anchor covers it)."""
+    receipts = []
+    for receipt in state.anchors_covering(session, size):
+        anchored = int(receipt["size"])
+        proof = state.log.consistency_proof(session, size, anchored) if anchored > size else []
+        receipts.append({**receipt, "consistency": {
+            "old_size": size, "new_size": anchored,
+            "proof": [base64.b64encode(h).decode() for h in proof]}})
+    return receipts
 
 
 def version_proof_bundle(state: RegistryState, session: Session, principal: Principal | None,

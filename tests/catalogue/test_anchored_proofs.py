@@ -35,3 +35,36 @@ def test_bundle_carries_the_anchor_and_api_lists_it(registry, tmp_path, monkeypa
     assert auditor(["verify", str(path), "--key", key]) == 0
     bad = registry.client.get("/api/v1/anchors?status=lost")
     assert bad.status_code == 400 and bad.get_json()["errors"][0]["name"] == "status"
+
+
+def test_bundle_anchor_carries_a_consistency_proof_to_the_anchored_root(registry, tmp_path,
+                                                                        monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import base64
+
+    from anchoring import tlog
+    from registry.bootstrap import build_anchor_worker
+
+    monkeypatch.setenv("NDR_ANCHOR_BACKEND", "local")
+    monkeypatch.setenv("NDR_ANCHOR_JOURNAL_KEY_FILE", str(tmp_path / "journal.key"))
+    registry.org("mot")
+    editor = registry.auth(registry.token("mot"))
+    registry.client.post("/api/v1/datasets", json={"metadata": metadata(), "slug": "first"},
+                         headers=editor)
+    bundle_before = registry.client.get("/api/v1/datasets/first/versions/1/proof").get_json()
+    assert bundle_before["tree_size"] == 1 and bundle_before["anchors"] == []
+    for i in range(4):
+        registry.client.post("/api/v1/datasets", json={"metadata": metadata(),
+                                                       "slug": f"later-{i}"}, headers=editor)
+    with registry.state.db.write() as session:
+        registry.state.log.sign_checkpoint_if_grown(session)
+    build_anchor_worker(registry.state).run_once()
+    bundle = registry.client.get("/api/v1/datasets/first/versions/1/proof").get_json()
+    anchor = bundle["anchors"][0]
+    assert (bundle["tree_size"], anchor["size"]) == (1, 5)
+    consistency = anchor["consistency"]
+    assert (consistency["old_size"], consistency["new_size"]) == (1, 5)
+    old_root = tlog.root_from_inclusion_proof(
+        bundle["index"], bundle["tree_size"], base64.b64decode(bundle["leaf_hash"]),
+        [base64.b64decode(h) for h in bundle["inclusion_path"]])
+    tlog.check_tree([base64.b64decode(h) for h in consistency["proof"]], 5,
+                    base64.b64decode(anchor["root"]), 1, old_root)
