@@ -158,6 +158,7 @@ class AnchorWorker:
         self._failures = 0
         self._not_before = 0.0
         self._last_tick: float | None = None
+        self._growth_seen_at: float | None = None
         self._identity: BackendIdentity | None = None
 
     @property
@@ -229,6 +230,21 @@ class AnchorWorker:
             self._identity = BackendIdentity(self.backend.name, self.backend.chain_id,
                                              self.backend.contract)
         return self._identity
+
+    def _epoch_closed_since_growth(self, now: float, previous_submission: datetime | None
+                                   ) -> bool:
+        """Anchor an epoch's growth once that epoch has closed: writes spread over M epochs of
+        the grid then cost exactly M transactions (one at each following boundary), at most
+        one submission lands in any epoch, and no write waits more than about one epoch."""
+        if self.epoch_seconds <= 0:
+            return True
+        if self._growth_seen_at is None:
+            self._growth_seen_at = now
+        current = epoch_number(now, self.epoch_seconds)
+        if previous_submission is not None and \
+                epoch_number(previous_submission.timestamp(), self.epoch_seconds) >= current:
+            return False
+        return epoch_number(self._growth_seen_at, self.epoch_seconds) < current
 
     def _epoch_due(self, now: float) -> bool:
         """At most one anchor per epoch of a fixed grid (epoch k = [k*E, (k+1)*E) seconds since
@@ -314,12 +330,12 @@ class AnchorWorker:
             self._recheck_latest_final(identity, origin, report)
         if in_flight or size <= 0:
             return
-        if previous_submission is not None and \
-                now - previous_submission.timestamp() < self.epoch_seconds:
-            return
         with self._sessions() as session:
             if size <= largest_live_size(session, identity, origin):
+                self._growth_seen_at = None
                 return  # the tree has not grown since the last anchor
+        if not self._epoch_closed_since_growth(now, previous_submission):
+            return
         on_chain = self.backend.latest_anchored(origin)
         if on_chain is not None and on_chain.size >= size:
             log.info("chain already holds size %d >= %d for %r; not anchoring", on_chain.size,
@@ -327,6 +343,7 @@ class AnchorWorker:
             return
         if not self._hold_lease(self._clock()):
             return
+        self._growth_seen_at = None
         request = AnchorRequest(origin, size, root, checkpoint_sha256(note))
         try:
             submission = self.backend.submit(request)

@@ -67,12 +67,15 @@ def main() -> None:
             thread = threading.Thread(target=worker.run_forever, args=(stop,), daemon=True)
             thread.start()
             interval = args.epochs * args.epoch_seconds / args.writes
-            started = time.time()
+            # Epochs are a fixed grid (k*E seconds since the Unix epoch); start the writes on a
+            # boundary so N writes fall in exactly M epochs.
+            started = (time.time() // args.epoch_seconds + 1) * args.epoch_seconds
+            time.sleep(max(0.0, started - time.time()))
             for i in range(args.writes):
+                wake = started + (i + 0.5) * interval
+                time.sleep(max(0.0, wake - time.time()))  # pacing the writers
                 with lock:
                     feed.grow(1)
-                wake = started + (i + 1) * interval
-                time.sleep(max(0.0, wake - time.time()))  # pacing the writers
             writes_done = time.time()
             last_size = feed.checkpoints[-1].size
 

@@ -48,13 +48,13 @@ def child(database_url: str, var_dir: str, data: str) -> None:
     """Runs in a fresh process: init, one organisation, import, print figures as JSON."""
     os.environ["NDR_VAR_DIR"] = var_dir
     os.environ["DATABASE_URL"] = database_url
+    from registry.auth.principal import Principal
     from registry.bootstrap import build_state, ensure_signing_key
     from registry.cli import run_import
     from registry.config import Settings
     from registry.database import Database
     from registry.migrate import upgrade_database
     from registry.organizations.actions import organization_create
-    from registry.auth.principal import Principal
     from registry.organizations.models import Role
 
     settings = Settings()

@@ -258,7 +258,7 @@ def run_import(state, path: Path, organization_id: str, fmt: str, *,  # type: ig
     started = time.perf_counter()
     batches = [records[i:i + batch_size] for i in range(0, len(records), batch_size)]
     with click.progressbar(batches, label=f"importing {len(records)} records",
-                           file=sys.stderr if progress else open("/dev/null", "w"),  # noqa: SIM115
+                           file=sys.stderr if progress else open("/dev/null", "w"),
                            show_pos=True) as bar:
         for batch in bar:
             with state.db.write() as session:

@@ -31,7 +31,7 @@ class FieldError:
 
 
 @dataclass
-class Problem(Exception):  # noqa: N818 - it is the RFC's name for the thing
+class Problem(Exception):
     status: int
     title: str
     detail: str = ""

@@ -16,7 +16,7 @@ from registry.organizations.models import ROLE_RANK, Organization, Role
 from registry.problems import FieldError, bad_request, forbidden, not_found, validation_failed
 from registry.timefmt import rfc3339, utc_now
 
-TOKEN_PREFIX = "ndr_"
+TOKEN_PREFIX = "ndr_"  # noqa: S105 - a prefix, not a secret
 
 
 def token_sha256(token: str) -> str:

@@ -202,8 +202,8 @@ def check_if_match(if_match: str | None, dataset: Dataset) -> None:
     tags = [t.strip().removeprefix("W/") for t in if_match.split(",")]
     if "*" in tags or etag_for(dataset.current_version) in tags:
         return
-    raise precondition_failed(
-        f"If-Match {if_match} does not match the latest version {etag_for(dataset.current_version)}")
+    latest = etag_for(dataset.current_version)
+    raise precondition_failed(f"If-Match {if_match} does not match the latest version {latest}")
 
 
 # ---------------------------------------------------------------- slugs

@@ -25,8 +25,8 @@ from registry.datasets.actions import (
     unique_slugs,
 )
 from registry.datasets.canonical import sha256_hex
-from registry.datasets.validation import canonical_or_field_errors
 from registry.datasets.models import Change, Dataset, DatasetVersion, State, Visibility
+from registry.datasets.validation import canonical_or_field_errors
 from registry.importers.records import ImportRecord
 from registry.organizations.models import Organization, Role
 from registry.problems import Problem, not_found

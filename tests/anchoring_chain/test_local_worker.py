@@ -52,24 +52,31 @@ def anchors(db) -> list[Anchor]:  # type: ignore[no-untyped-def]
 
 
 def test_one_anchor_per_epoch_whatever_the_traffic(db, journal, feed: CheckpointFeed) -> None:  # type: ignore[no-untyped-def]
+    """Epochs are a fixed grid; an epoch's growth is anchored once, when the epoch closes."""
     clock = FakeClock()
+    clock.now = (clock.now // 60 + 1) * 60  # the start of an epoch
     worker = AnchorWorker(db.write, feed.latest, journal, epoch_seconds=60, confirmations=1,
                           clock=clock)
     assert worker.run_once().submitted_size is None  # empty log: nothing to anchor
     feed.grow(3)
-    first = worker.run_once()
-    assert first.submitted_size == 3 and first.finalised == [3]
-    for step in range(10):  # heavy traffic inside one epoch
+    assert worker.run_once().submitted_size is None  # this epoch is still open
+    for step in range(10):  # heavy traffic inside the same epoch
         feed.grow(5)
         clock.now += 5
         assert worker.run_once().submitted_size is None, step
-    clock.now += 10  # 60 s after the first anchor
-    assert worker.run_once().submitted_size == 53
+    clock.now += 10  # the epoch closed: one anchor covers all of its writes
+    first = worker.run_once()
+    assert first.submitted_size == 53 and first.finalised == [53]
+    feed.grow(2)  # growth in the next epoch waits for that epoch to close
+    clock.now += 30
+    assert worker.run_once().submitted_size is None
+    clock.now += 30
+    assert worker.run_once().submitted_size == 55
     clock.now += 120  # no growth: no anchor
     assert worker.run_once().submitted_size is None
     rows = anchors(db)
-    assert [(a.size, a.status, a.backend) for a in rows] == [(3, "final", "local-journal"),
-                                                             (53, "final", "local-journal")]
+    assert [(a.size, a.status, a.backend) for a in rows] == [(53, "final", "local-journal"),
+                                                             (55, "final", "local-journal")]
     assert rows[1].root == feed.checkpoints[-1].root
     assert rows[1].checkpoint_sha256 == hashlib.sha256(
         feed.checkpoints[-1].note.encode()).digest()
@@ -77,7 +84,7 @@ def test_one_anchor_per_epoch_whatever_the_traffic(db, journal, feed: Checkpoint
     with db.read() as session:
         assert verify_journal(session, journal.public_key) == []
         listed = list_anchors(session)
-    assert [a["size"] for a in listed] == [53, 3]
+    assert [a["size"] for a in listed] == [55, 53]
     assert listed[0]["backend"] == "local-journal" and listed[0]["status"] == "final"
 
 

@@ -206,6 +206,7 @@ def test_verifier_keys_and_canonical_json_in_javascript(page: Page, live_portal:
 
     page.goto(live_portal.url + "/datasets?q=MSHA")
     page.locator(".cards h3 a").first.click()  # any dataset page loads verify.js
+    page.wait_for_function("() => window.ndrVerify !== undefined")
     vkey, _ = _vkey_with_plus_in_base64()
     parsed = page.evaluate("async (k) => { const r = await ndrVerify.parseVerifierKey(k);"
                            " return r.name; }", vkey)

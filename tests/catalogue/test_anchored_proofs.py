@@ -12,6 +12,7 @@ def test_bundle_carries_the_anchor_and_api_lists_it(registry, tmp_path, monkeypa
     from registry.bootstrap import build_anchor_worker
 
     monkeypatch.setenv("NDR_ANCHOR_BACKEND", "local")
+    monkeypatch.setenv("NDR_ANCHOR_EPOCH_SECONDS", "0")  # anchor at once, no epoch wait
     monkeypatch.setenv("NDR_ANCHOR_JOURNAL_KEY_FILE", str(tmp_path / "journal.key"))
     registry.org("mot")
     editor = registry.auth(registry.token("mot"))
@@ -45,6 +46,7 @@ def test_bundle_anchor_carries_a_consistency_proof_to_the_anchored_root(registry
     from registry.bootstrap import build_anchor_worker
 
     monkeypatch.setenv("NDR_ANCHOR_BACKEND", "local")
+    monkeypatch.setenv("NDR_ANCHOR_EPOCH_SECONDS", "0")  # anchor at once, no epoch wait
     monkeypatch.setenv("NDR_ANCHOR_JOURNAL_KEY_FILE", str(tmp_path / "journal.key"))
     registry.org("mot")
     editor = registry.auth(registry.token("mot"))

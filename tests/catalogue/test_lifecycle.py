@@ -156,7 +156,8 @@ def test_proof_bundle_verifies_offline_and_tampering_fails(registry, tmp_path, c
     assert auditor(["verify", str(path), "--key", key]) == 0
 
     text = registry.client.get("/api/v1/datasets/traffic-3/versions/1/proof?format=tlog-proof")
-    assert text.status_code == 200 and text.get_data(as_text=True).startswith("c2sp.org/tlog-proof@v1")
+    assert text.status_code == 200
+    assert text.get_data(as_text=True).startswith("c2sp.org/tlog-proof@v1")
     tlog_path = tmp_path / "proof.txt"
     tlog_path.write_bytes(text.get_data())
     assert auditor(["verify", str(tlog_path), "--key", key]) == 0
