@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml
 
 translations:
 	@if [ -d registry/web/translations ]; then \
-	  $(BIN)/pybabel compile -q -d registry/web/translations; fi
+	  $(BIN)/pybabel compile --statistics -d registry/web/translations >/dev/null; fi
 
 node-deps: node_modules/.stamp
 

@@ -5,7 +5,7 @@ Why real writes: every demo entry goes through the same actions as the API
 a receipt, the search index is filled the same way, and the portal's "verify in your browser"
 works on the demo exactly as it would on production data.
 
-Why the files: each Chinese entry names a small CSV under `registry/demo/files/` whose SHA-256
+Why the files: each Chinese entry names a small CSV under `registry/demo_data/files/` whose SHA-256
 is computed here, at load time, from the bytes the portal serves at `/demo-files/<name>` — so
 the portal's file check can be tried end to end with a file that really matches.
 
@@ -36,7 +36,7 @@ from registry.organizations.actions import organization_create
 from registry.organizations.models import Organization, Role
 from registry.state import RegistryState
 
-DEMO_DIR = Path(__file__).resolve().parent / "demo"
+DEMO_DIR = Path(__file__).resolve().parent / "demo_data"
 FILES_DIR = DEMO_DIR / "files"
 CHINESE_CATALOGUE = DEMO_DIR / "catalogue_zh.json"
 US_SAMPLE = DEMO_DIR / "us_federal_sample.json"

@@ -6,6 +6,7 @@ the verdict names the first failure: that is the one to investigate.
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -155,6 +156,7 @@ def verify_bundle(bundle: ProofBundle, verifier: NoteVerifier, *, origin: str | 
 
         checks.run("receipt", receipt)
 
+    _check_anchor_consistency(checks, bundle)
     if rpc_url is None:
         checks.skip("anchors", "no --rpc given")
     else:
@@ -170,6 +172,36 @@ def verify_bundle(bundle: ProofBundle, verifier: NoteVerifier, *, origin: str | 
 
         checks.run("anchors", anchors)
     return Report(checks.steps)
+
+
+def _check_anchor_consistency(checks: _Checks, bundle: ProofBundle) -> None:
+    """Each anchor names a root at some size >= the bundle's; its RFC 9162 consistency proof
+    shows the bundle's checkpoint is a prefix of the anchored tree (so the chain, not only the
+    registry, vouches for the leaf). Offline; `--rpc` then asks the chain for that root."""
+    if not bundle.anchors:
+        checks.skip("anchor consistency", "no anchor covers this checkpoint yet")
+        return
+
+    def consistency() -> str:
+        checkpoint = _unsigned_checkpoint(bundle.checkpoint)
+        for anchor in bundle.anchors:
+            _require(isinstance(anchor, dict), "an anchor receipt is not an object")
+            size = int(anchor["size"])
+            root = base64.b64decode(anchor["root"], validate=True)
+            if size == checkpoint.size:
+                _require(root == checkpoint.root,
+                         f"anchor at size {size} holds another root than the checkpoint")
+                continue
+            proof = anchor.get("consistency") or {}
+            _require(proof.get("old_size") == checkpoint.size and proof.get("new_size") == size,
+                     f"anchor at size {size} carries no consistency proof from size "
+                     f"{checkpoint.size}")
+            tlog.check_tree([base64.b64decode(h, validate=True) for h in proof["proof"]],
+                            size, root, checkpoint.size, checkpoint.root)
+        sizes = ", ".join(str(a["size"]) for a in bundle.anchors)
+        return f"checkpoint {checkpoint.size} is a prefix of the anchored tree(s) at {sizes}"
+
+    checks.run("anchor consistency", consistency)
 
 
 def verify_tlog_proof(proof: TlogProof, verifier: NoteVerifier, *, origin: str | None = None

@@ -70,3 +70,37 @@ def test_bundle_anchor_carries_a_consistency_proof_to_the_anchored_root(registry
         [base64.b64decode(h) for h in bundle["inclusion_path"]])
     tlog.check_tree([base64.b64decode(h) for h in consistency["proof"]], 5,
                     base64.b64decode(anchor["root"]), 1, old_root)
+
+
+def test_verify_rejects_an_anchor_whose_root_does_not_extend_the_checkpoint(
+        registry, tmp_path, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    import base64
+
+    from anchoring.auditor.cli import main as auditor
+    from registry.bootstrap import build_anchor_worker
+
+    monkeypatch.setenv("NDR_ANCHOR_BACKEND", "local")
+    monkeypatch.setenv("NDR_ANCHOR_EPOCH_SECONDS", "0")
+    monkeypatch.setenv("NDR_ANCHOR_JOURNAL_KEY_FILE", str(tmp_path / "journal.key"))
+    registry.org("mot")
+    editor = registry.auth(registry.token("mot"))
+    registry.client.post("/api/v1/datasets", json={"metadata": metadata(), "slug": "a"},
+                         headers=editor)
+    registry.client.get("/api/v1/datasets/a/versions/1/proof")  # checkpoint at size 1
+    for i in range(3):
+        registry.client.post("/api/v1/datasets", json={"metadata": metadata(), "slug": f"b{i}"},
+                             headers=editor)
+    with registry.state.db.write() as session:
+        registry.state.log.sign_checkpoint_if_grown(session)
+    build_anchor_worker(registry.state).run_once()
+    bundle = registry.client.get("/api/v1/datasets/a/versions/1/proof").get_json()
+    key = registry.client.get("/log/key").get_data(as_text=True).strip()
+    path = tmp_path / "bundle.json"
+    path.write_text(json.dumps(bundle))
+    assert auditor(["verify", str(path), "--key", key]) == 0
+    assert "anchor consistency" in capsys.readouterr().out
+    forged = json.loads(json.dumps(bundle))
+    forged["anchors"][0]["root"] = base64.b64encode(b"\x01" * 32).decode()
+    path.write_text(json.dumps(forged))
+    assert auditor(["verify", str(path), "--key", key]) != 0
+    assert "anchor consistency" in capsys.readouterr().out

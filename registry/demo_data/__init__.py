@@ -1,0 +1,1 @@
+"""Data files of the demo catalogue (package data, so wheels carry them)."""
