@@ -46,6 +46,8 @@ def build_state(settings: Settings, *, database: Database | None = None) -> Regi
     signer = load_signer(settings)
     log = TransparencyLog(settings.log_origin, signer)
     search = make_backend(settings.search_backend, elasticsearch_url=settings.elasticsearch_url)
+    if hasattr(search, "attach_session_factory"):
+        search.attach_session_factory(db.read)  # columnar snapshot for fast counts and facets
     return RegistryState(settings=settings, db=db, log=log, search=search)
 
 

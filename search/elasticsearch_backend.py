@@ -48,7 +48,7 @@ from search.documents import (
     title_key,
 )
 from search.highlight import highlights_for
-from search.sql_backend import SORT_KEYS, _end_of, analyse_document, effective_sort
+from search.sql_backend import SORT_KEYS, analyse_document, effective_sort, end_of_modified_range
 
 log = logging.getLogger(__name__)
 
@@ -336,7 +336,7 @@ def build_request(query: SearchQuery) -> tuple[dict[str, Any], list[QueryTerm], 
     if query.modified_from:
         modified["gte"] = modified_key(query.modified_from) or ""
     if query.modified_to:
-        modified["lte"] = _end_of(query.modified_to)
+        modified["lte"] = end_of_modified_range(query.modified_to)
         filters.append({"bool": {"must_not": {"term": {"modified_key": ""}}}})
     if modified:
         filters.append({"range": {"modified_key": modified}})

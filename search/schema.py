@@ -41,6 +41,10 @@ SQLITE_DDL: tuple[str, ...] = (
         PRIMARY KEY (field, value, doc_id)
     ) WITHOUT ROWID""",
     "CREATE INDEX IF NOT EXISTS ix_search_facet_doc ON search_facet (doc_id, field, value)",
+    """CREATE TABLE IF NOT EXISTS search_changes (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        doc_id INTEGER NOT NULL
+    )""",
     """CREATE VIRTUAL TABLE IF NOT EXISTS search_fts USING fts5(
         title, keywords, publisher, description, tokenize = 'ascii'
     )""",
@@ -55,6 +59,10 @@ SQLITE_DDL: tuple[str, ...] = (
 )
 
 POSTGRES_DDL: tuple[str, ...] = (
+    """CREATE TABLE IF NOT EXISTS search_changes (
+        seq BIGSERIAL PRIMARY KEY,
+        doc_id BIGINT NOT NULL
+    )""",
     """CREATE TABLE IF NOT EXISTS search_document (
         doc_id BIGSERIAL PRIMARY KEY,
         dataset_id TEXT NOT NULL UNIQUE,
@@ -91,7 +99,8 @@ POSTGRES_DDL: tuple[str, ...] = (
     )""",
 )
 
-TABLES: tuple[str, ...] = ("search_outbox", "search_fts", "search_facet", "search_document")
+TABLES: tuple[str, ...] = ("search_changes", "search_outbox", "search_fts", "search_facet",
+                           "search_document")
 
 
 def create_search_schema(connection: Connection) -> None:

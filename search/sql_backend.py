@@ -10,15 +10,17 @@ only from constants and generated parameter names.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+import numpy as np
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from search.analysis import QueryTerm, index_text, query_terms
+from search.columnar import ColumnarCounts
 from search.documents import (
     Hit,
     SearchDocument,
@@ -116,6 +118,29 @@ class SqlSearchBackend:
     name = "sql"
 
     # ---- engine-specific hooks -----------------------------------------------------------
+    def __init__(self) -> None:
+        self.columnar = ColumnarCounts()
+
+    def attach_session_factory(self, session_factory: Callable[[], Any]) -> None:
+        """Let the backend build its columnar snapshot in the background (read sessions)."""
+        self.columnar.session_factory = session_factory
+
+    def _matched_doc_ids(self, session: Session, match: MatchSql, params: Params
+                         ) -> np.ndarray:
+        rows = session.execute(text(self._matched_ids_sql(match)), params.values)
+        return np.fromiter((r[0] for r in rows), dtype=np.int64)
+
+    def _matched_ids_sql(self, match: MatchSql) -> str:
+        # The condition holds only bound parameters (built by _match), no user text.
+        return f"SELECT d.doc_id FROM search_document d WHERE {match.condition}"  # noqa: S608
+
+    def _log_changes(self, session: Session, doc_ids: Sequence[int]) -> None:
+        """Tell columnar snapshots which documents changed (same transaction as the change;
+        catalogue writes are serialised, so sequence numbers commit in order)."""
+        if doc_ids:
+            executemany(session, "INSERT INTO search_changes (doc_id) VALUES (:doc_id)",
+                        [{"doc_id": d} for d in doc_ids])
+
     def _allocate_doc_ids(self, session: Session, count: int) -> list[int]:
         raise NotImplementedError
 
@@ -141,6 +166,7 @@ class SqlSearchBackend:
         missing = [i for i in latest if i not in existing]
         fresh = iter(self._allocate_doc_ids(session, len(missing)))
         ids = {i: existing[i] if i in existing else next(fresh) for i in latest}
+        self._log_changes(session, list(ids.values()))
         rows = [document_row(ids[i], doc) for i, doc in latest.items()]
         texts = [analyse_document(doc) for doc in latest.values()]
         self._insert_documents(session, rows, texts)
@@ -156,6 +182,7 @@ class SqlSearchBackend:
     def remove(self, session: Session, dataset_ids: Sequence[str]) -> None:
         existing = self._existing_doc_ids(session, list(dataset_ids))
         self._delete_doc_ids(session, list(existing.values()))
+        self._log_changes(session, list(existing.values()))
 
     def _existing_doc_ids(self, session: Session, dataset_ids: list[str]) -> dict[str, int]:
         found: dict[str, int] = {}
@@ -200,12 +227,18 @@ class SqlSearchBackend:
         candidate = " AND ".join(
             ([match.condition] if match else []) + conditions
         ) or "1 = 1"
-        total = int(session.execute(
-            text(f"SELECT count(*) FROM search_document d WHERE {candidate}"),  # noqa: S608
-            params.values,
-        ).scalar_one())
-        facets = self._facet_counts(session, list(query.facets), candidate, params,
-                                    query.facet_limit)
+        snapshot = self.columnar.current(session)
+        if snapshot is not None:
+            matched = self._matched_doc_ids(session, match, params) if match else None
+            total, facets = self.columnar.counts(snapshot, query, matched, list(query.facets),
+                                                 query.facet_limit)
+        else:
+            total = int(session.execute(
+                text(f"SELECT count(*) FROM search_document d WHERE {candidate}"),  # noqa: S608
+                params.values,
+            ).scalar_one())
+            facets = self._facet_counts(session, list(query.facets), candidate, params,
+                                        query.facet_limit)
         hits, next_cursor = self._page(session, query, terms, match, conditions, params)
         return SearchResults(total=total, hits=hits, facets=facets, next_cursor=next_cursor)
 
@@ -232,7 +265,7 @@ class SqlSearchBackend:
         if query.modified_to is not None:
             conditions.append(
                 f"d.modified_key <> '' AND d.modified_key <= "
-                f"{params.bind(_end_of(query.modified_to))}"
+                f"{params.bind(end_of_modified_range(query.modified_to))}"
             )
         return conditions
 
@@ -352,7 +385,7 @@ def effective_sort(sort: str, *, has_text: bool) -> str:
     return sort
 
 
-def _end_of(value: datetime | date) -> str:
+def end_of_modified_range(value: datetime | date) -> str:
     """Upper bound of a modified range: a bare date includes that whole day."""
     if isinstance(value, datetime):
         return modified_key(value) or ""
