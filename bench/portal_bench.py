@@ -127,10 +127,16 @@ def main() -> None:
     from registry.bootstrap import build_state
     from registry.config import Settings
     from registry.datasets.models import Dataset
+    from registry.migrate import upgrade_database
 
     settings = Settings(var_dir=database.parent, database_url=f"sqlite:///{database}",
                         run_background=False)
     state = build_state(settings)
+    upgrade_database(state.db.engine)  # a catalogue built by an older release
+    started = time.perf_counter()
+    with state.db.read() as session:
+        state.search.columnar.rebuild(session)  # what the background thread does at start-up
+    print(f"columnar search snapshot built in {time.perf_counter() - started:.1f} s")
     app = create_app(settings, state=state, background=False)
     client = app.test_client()
     with state.db.read() as session:

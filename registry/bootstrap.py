@@ -90,14 +90,56 @@ class AnchorThread:
         self._thread.join(timeout)
 
 
+class OutboxThread:
+    """Feeds Elasticsearch from the transactional outbox beside the web workers."""
+
+    def __init__(self, state: RegistryState) -> None:
+        import threading
+
+        from search.elasticsearch_backend import run_outbox_worker
+
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=run_outbox_worker, args=(state.db.write, state.search.client),
+            kwargs={"index_prefix": state.search.index_prefix, "stop": self._stop},
+            name="ndr-search-outbox", daemon=True)
+        self.last_error = None
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._thread.join(timeout)
+
+
+def warm_up_search(state: RegistryState) -> None:
+    """Load jieba's dictionary and build the columnar search snapshot before the first user
+    asks (each costs a second or more on a large catalogue)."""
+    from search.analysis import warm_up
+
+    warm_up()
+    columnar = getattr(state.search, "columnar", None)
+    if columnar is not None:
+        with state.db.read() as session:
+            columnar.rebuild(session)
+
+
 def start_background(state: RegistryState) -> None:
     """Checkpoint signing (about every second when the tree grew) and, unless the operator runs
     `ndr anchor run` separately (NDR_ANCHOR_INPROCESS=0), the anchor worker."""
+    import threading
+
     from anchoring.checkpointer import CheckpointLoop
 
+    threading.Thread(target=warm_up_search, args=(state,), name="ndr-search-warm-up",
+                     daemon=True).start()
     loop = CheckpointLoop(state.db.write, state.log, state.settings.checkpoint_interval)
     loop.start()
     state.background.append(loop)
+    if state.search.name == "elasticsearch":
+        state.background.append(OutboxThread(state))
+        state.background[-1].start()
     if state.settings.anchor_in_process:
         anchor = AnchorThread(build_anchor_worker(state))
         anchor.start()

@@ -366,6 +366,68 @@ def search_group() -> None:
     pass
 
 
+@search_group.command("reindex", help="Rebuild the index from the catalogue (no downtime).")
+def search_reindex() -> None:
+    from registry.datasets import search_sync
+
+    state = _state()
+    if state.search.name == "elasticsearch":
+        from search.elasticsearch_backend import reindex
+
+        with state.db.read() as session:
+            index = reindex(state.search.client, search_sync.documents(session),
+                            index_prefix=state.search.index_prefix)
+        click.echo(f"built {index} and switched the alias to it")
+        return
+    with state.db.write() as session:
+        count = search_sync.sql_reindex(session, state.search)
+    click.echo(f"re-indexed {count} datasets")
+
+
+@search_group.command("check", help="Compare the index with the catalogue; --repair fixes it.")
+@click.option("--repair", is_flag=True)
+def search_check(repair: bool) -> None:
+    from registry.datasets import search_sync
+
+    state = _state()
+    if state.search.name == "elasticsearch":
+        from search import elasticsearch_backend as es
+
+        with state.db.read() as session:
+            report = es.check(state.search.client, search_sync.documents(session),
+                              index_prefix=state.search.index_prefix)
+            if repair and not report.clean:
+                es.repair(state.search.client, search_sync.documents(session), report,
+                          index_prefix=state.search.index_prefix)
+    else:
+        with state.db.write() as session:
+            report = search_sync.sql_drift(session, state.search)
+            if repair and not report.clean:
+                search_sync.sql_repair(session, state.search, report)
+    click.echo(json.dumps({"missing": len(report.missing), "stale": len(report.stale),
+                           "extra": len(report.extra), "repaired": repair and not report.clean}))
+    if not report.clean and not repair:
+        raise SystemExit(1)
+
+
+@search_group.command("outbox", help="Feed Elasticsearch from the transactional outbox.")
+def search_outbox() -> None:
+    import signal
+    import threading
+
+    from search.elasticsearch_backend import run_outbox_worker
+
+    state = _state()
+    if state.search.name != "elasticsearch":
+        raise click.ClickException("the outbox feeds Elasticsearch; NDR_SEARCH_BACKEND is "
+                                   f"{state.search.name}")
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    run_outbox_worker(state.db.write, state.search.client,
+                      index_prefix=state.search.index_prefix, stop=stop)
+
+
 @cli.command("serve", help="Serve with gunicorn (production-style) on the given address.")
 @click.option("--bind", default="127.0.0.1:8000", show_default=True)
 @click.option("--workers", default=2, show_default=True)

@@ -8,7 +8,6 @@ import random
 from datetime import date
 
 import pytest
-from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
 from search import FACET_FIELDS, SearchQuery, Viewer, create_search_schema, make_backend
