@@ -38,6 +38,8 @@ from anchoring.checkpoint import Checkpoint, Receipt, format_checkpoint, open_ch
 from anchoring.checkpoint import sign_receipt as _sign_receipt
 from anchoring.note import NoteSigner
 
+# Constraint names follow one convention across the catalogue, the log and the anchors, so
+# Alembic migrations can name (and drop) constraints the same way on SQLite and PostgreSQL.
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",

@@ -5,7 +5,10 @@ Shared by `create_app()` and the CLI so both see exactly the same registry.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from anchoring.keys import create_key_file, load_key_file, load_key_from_env
 from anchoring.log_store import TransparencyLog
@@ -69,17 +72,15 @@ def build_anchor_worker(state: RegistryState):  # type: ignore[no-untyped-def]
                         epoch_seconds=config.epoch_seconds, confirmations=config.confirmations)
 
 
-class AnchorThread:
-    """Runs the anchor worker beside the web workers (the embedded set-up). Only the holder of
-    the database lease anchors, so running it in every gunicorn worker is safe."""
+class BackgroundThread:
+    """A daemon loop beside the web workers, stopped by an event (anchor worker, search
+    outbox). Loops that need a single runner across processes hold a database lease."""
 
-    def __init__(self, worker) -> None:  # type: ignore[no-untyped-def]
-        import threading
-
-        self.worker = worker
+    def __init__(self, name: str, target: Callable[..., None], *args: Any,
+                 **kwargs: Any) -> None:
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=worker.run_forever, args=(self._stop,),
-                                        name="ndr-anchor-worker", daemon=True)
+        self._thread = threading.Thread(target=target, args=(*args, self._stop),
+                                        kwargs=kwargs, name=name, daemon=True)
         self.last_error = None
 
     def start(self) -> None:
@@ -90,27 +91,11 @@ class AnchorThread:
         self._thread.join(timeout)
 
 
-class OutboxThread:
-    """Feeds Elasticsearch from the transactional outbox beside the web workers."""
+def _outbox_loop(state: RegistryState, stop: threading.Event) -> None:
+    from search.elasticsearch_backend import run_outbox_worker
 
-    def __init__(self, state: RegistryState) -> None:
-        import threading
-
-        from search.elasticsearch_backend import run_outbox_worker
-
-        self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=run_outbox_worker, args=(state.db.write, state.search.client),
-            kwargs={"index_prefix": state.search.index_prefix, "stop": self._stop},
-            name="ndr-search-outbox", daemon=True)
-        self.last_error = None
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        self._thread.join(timeout)
+    run_outbox_worker(state.db.write, state.search.client,
+                      index_prefix=state.search.index_prefix, stop=stop)
 
 
 def warm_up_search(state: RegistryState) -> None:
@@ -128,8 +113,6 @@ def warm_up_search(state: RegistryState) -> None:
 def start_background(state: RegistryState) -> None:
     """Checkpoint signing (about every second when the tree grew) and, unless the operator runs
     `ndr anchor run` separately (NDR_ANCHOR_INPROCESS=0), the anchor worker."""
-    import threading
-
     from anchoring.checkpointer import CheckpointLoop
 
     threading.Thread(target=warm_up_search, args=(state,), name="ndr-search-warm-up",
@@ -138,9 +121,11 @@ def start_background(state: RegistryState) -> None:
     loop.start()
     state.background.append(loop)
     if state.search.name == "elasticsearch":
-        state.background.append(OutboxThread(state))
-        state.background[-1].start()
+        outbox = BackgroundThread("ndr-search-outbox", _outbox_loop, state)
+        outbox.start()
+        state.background.append(outbox)
     if state.settings.anchor_in_process:
-        anchor = AnchorThread(build_anchor_worker(state))
+        worker = build_anchor_worker(state)
+        anchor = BackgroundThread("ndr-anchor-worker", worker.run_forever)
         anchor.start()
         state.background.append(anchor)

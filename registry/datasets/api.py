@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 
 from flask import Blueprint, Response, request, url_for
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from registry.auth.principal import require_signed_in
 from registry.datasets import actions
@@ -94,19 +96,24 @@ def show_dataset(ref: str) -> Response:
     return json_response(body, headers={"ETag": actions.etag_for(version)})
 
 
-def patch_dataset(ref: str) -> Response:
-    principal = current_principal()
-    body = json_body()
+def _record_change(change: Callable[[Session, actions.Services], actions.Recorded]
+                   ) -> Response:
+    """Run one versioning action in one transaction; a lost race is a 409, not a 500."""
     state = registry_state()
     try:
         with state.db.write() as session:
-            recorded = actions.dataset_patch(session, state.services, principal, ref, body,
-                                             request.headers.get("If-Match"))
-            response = _version_response(recorded, 200)
+            return _version_response(change(session, state.services), 200)
     except IntegrityError:
         raise conflict("another change to this dataset was recorded at the same time; "
                        "fetch it and retry") from None
-    return response
+
+
+def patch_dataset(ref: str) -> Response:
+    principal = current_principal()
+    body = json_body()
+    if_match = request.headers.get("If-Match")
+    return _record_change(lambda session, services: actions.dataset_patch(
+        session, services, principal, ref, body, if_match))
 
 
 def withdraw_dataset(ref: str) -> Response:
@@ -119,16 +126,9 @@ def withdraw_dataset(ref: str) -> Response:
             raise bad_request("the body may only carry a string 'reason'",
                               errors=[FieldError("only 'reason' (a string) is allowed", "")])
         note = body.get("reason", note)
-    state = registry_state()
-    try:
-        with state.db.write() as session:
-            recorded = actions.dataset_withdraw(session, state.services, principal, ref, note,
-                                                request.headers.get("If-Match"))
-            response = _version_response(recorded, 200)
-    except IntegrityError:
-        raise conflict("another change to this dataset was recorded at the same time; "
-                       "fetch it and retry") from None
-    return response
+    if_match = request.headers.get("If-Match")
+    return _record_change(lambda session, services: actions.dataset_withdraw(
+        session, services, principal, ref, note, if_match))
 
 
 def list_versions(ref: str) -> Response:
