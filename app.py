@@ -10,7 +10,7 @@ from werkzeug.exceptions import HTTPException
 from registry.bootstrap import build_state, start_background
 from registry.config import Settings
 from registry.http import http_exception_as_problem, problem_response
-from registry.problems import Problem
+from registry.problems import FieldError, Problem, bad_request
 from registry.state import RegistryState
 
 
@@ -43,6 +43,20 @@ def create_app(settings: Settings | None = None, *, state: RegistryState | None 
     app.register_blueprint(ckan_blueprint, url_prefix="/api/action", name="ckan_unversioned")
     app.register_blueprint(ops_blueprint)
     _register_optional_blueprints(app)
+
+    @app.before_request
+    def _refuse_nul_characters() -> Response | None:
+        """PostgreSQL text cannot hold U+0000 and no legitimate parameter needs it; refuse it
+        at the edge (400 naming the parameter) instead of failing deep in a query."""
+        bad = [name for name, values in request.args.lists()
+               if "\x00" in name or any("\x00" in v for v in values)]
+        bad += [name for name, value in (request.view_args or {}).items()
+                if isinstance(value, str) and "\x00" in value]
+        if not bad:
+            return None
+        return problem_response(bad_request(
+            "parameters may not contain NUL characters",
+            errors=[FieldError("contains a NUL character", name=n) for n in bad]))
 
     @app.errorhandler(Problem)
     def _problem(problem: Problem) -> Response:

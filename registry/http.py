@@ -11,7 +11,8 @@ from werkzeug.exceptions import HTTPException
 
 from registry.auth.principal import Principal
 from registry.auth.tokens import authenticate_token
-from registry.problems import FieldError, Problem, bad_request, unauthorized
+from registry.datasets.validation import unpaired_surrogate_errors
+from registry.problems import FieldError, Problem, bad_request, unauthorized, validation_failed
 from registry.state import RegistryState
 
 PROBLEM_JSON = "application/problem+json"
@@ -62,12 +63,16 @@ def json_body() -> Any:
                           errors=[FieldError(f"invalid UTF-8 at byte {exc.start}", "")],
                           slug="invalid-utf8") from None
     try:
-        return json.loads(text)
+        value = json.loads(text)
     except json.JSONDecodeError as exc:
         raise bad_request(f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
                           errors=[FieldError(f"{exc.msg} (line {exc.lineno}, column "
                                              f"{exc.colno})", "")],
                           slug="malformed-json") from None
+    unstorable = unpaired_surrogate_errors(value)
+    if unstorable:
+        raise validation_failed(unstorable)
+    return value
 
 
 def current_principal() -> Principal | None:

@@ -100,16 +100,21 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def unpaired_surrogate_errors(value: Any, pointer: str = "") -> list[FieldError]:
-    """JSON may escape lone UTF-16 surrogates (\\udc92) that are not Unicode text at all;
-    they cannot be stored as UTF-8 nor canonicalised (RFC 8785), so they are field errors."""
+    """Text the registry cannot store: JSON may escape lone UTF-16 surrogates (\\udc92), which
+    are not Unicode at all and cannot be canonicalised (RFC 8785), and U+0000, which
+    PostgreSQL text cannot hold. Both are field errors, found before anything is written."""
     if isinstance(value, str):
-        return ([FieldError("contains an unpaired UTF-16 surrogate (not valid Unicode)",
-                            pointer)] if _SURROGATE.search(value) else [])
+        if _SURROGATE.search(value):
+            return [FieldError("contains an unpaired UTF-16 surrogate (not valid Unicode)",
+                               pointer)]
+        if "\x00" in value:
+            return [FieldError("contains a NUL character (U+0000)", pointer)]
+        return []
     if isinstance(value, dict):
         errors = []
         for key, item in value.items():
             child = f"{pointer}/{_escape(key)}"
-            if _SURROGATE.search(key):
+            if _SURROGATE.search(key) or "\x00" in key:
                 errors.append(FieldError("the field name contains an unpaired UTF-16 "
                                          "surrogate", child))
             errors.extend(unpaired_surrogate_errors(item, child))
@@ -131,11 +136,14 @@ def canonical_or_field_errors(metadata: Any, prefix: str = "/metadata") -> bytes
     from registry.datasets.canonical import NotCanonicalisable, canonical_metadata
 
     try:
-        return canonical_metadata(metadata)
+        canonical = canonical_metadata(metadata)
     except NotCanonicalisable:
         errors = unpaired_surrogate_errors(metadata, prefix) or [
             FieldError("cannot be written as canonical JSON (RFC 8785)", prefix)]
         raise validation_failed(errors) from None
+    if b"\\u0000" in canonical:  # canonical JSON escapes U+0000; PostgreSQL cannot store it
+        raise validation_failed(unpaired_surrogate_errors(metadata, prefix))
+    return canonical
 
 
 def require_valid_metadata(metadata: Any, prefix: str = "/metadata") -> None:

@@ -162,7 +162,7 @@ def _replace_lone_surrogates(value: Any) -> Any:
     """Foreign catalogues sometimes escape broken text as lone UTF-16 surrogates ("\\udc92"),
     which are not Unicode and cannot be canonicalised; U+FFFD marks where the damage was."""
     if isinstance(value, str):
-        return _LONE_SURROGATE.sub("\ufffd", value)
+        return _LONE_SURROGATE.sub("\ufffd", value).replace("\x00", "")
     if isinstance(value, dict):
         return {_replace_lone_surrogates(k): _replace_lone_surrogates(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -171,9 +171,11 @@ def _replace_lone_surrogates(value: Any) -> Any:
 
 
 def _with_surrogates_replaced(record: ImportRecord) -> ImportRecord:
+    serialized = json.dumps(record.metadata, ensure_ascii=False)
     try:
-        json.dumps(record.metadata, ensure_ascii=False).encode("utf-8")
-        return record
+        serialized.encode("utf-8")  # fails on lone surrogates
+        if "\\u0000" not in serialized:  # json escapes U+0000
+            return record
     except UnicodeEncodeError:
         pass
     return ImportRecord(record.external_id, record.slug_hint,

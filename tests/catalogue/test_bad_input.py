@@ -187,3 +187,24 @@ def test_validation_failure_midway_rolls_back(registry, editor, monkeypatch) -> 
     r = registry.client.post("/api/v1/datasets", json={"metadata": metadata()}, headers=editor)
     assert r.status_code == 500 and r.mimetype == "application/problem+json"
     assert counts(registry) == before
+
+
+def test_nul_characters_are_refused_everywhere(registry, editor) -> None:  # type: ignore[no-untyped-def]
+    """PostgreSQL text cannot hold U+0000: a 400/422 naming the place, never a 500."""
+    body = _problem(registry.client.get("/api/v1/datasets?data_grade=a%00b"), 400)
+    assert "data_grade" in _pointers(body)
+    body = _problem(registry.client.get("/api/v1/datasets/x%00y"), 400)
+    assert "ref" in _pointers(body)
+    before = counts(registry)
+    r = registry.client.post("/api/v1/datasets", headers=editor, json={
+        "metadata": metadata(title={"zh": "标题\u0000"})})
+    assert "/metadata/title/zh" in _pointers(_problem(r, 422))
+    assert counts(registry) == before
+
+
+def test_nul_in_any_json_body_is_a_field_error(registry) -> None:  # type: ignore[no-untyped-def]
+    operator = registry.auth(registry.token(None, "operator"))
+    r = registry.client.post("/api/v1/organizations", headers=operator,
+                             json={"id": "nul-org", "name_zh": "部\u0000门"})
+    assert "/name_zh" in _pointers(_problem(r, 422))
+    assert registry.client.get("/api/v1/organizations/nul-org").status_code == 404
