@@ -132,14 +132,26 @@ def _as_utc(when: datetime) -> datetime:
     return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
+def _placeholders(session: Session, count: int) -> str:
+    style = session.get_bind().dialect.paramstyle
+    return ", ".join(["?" if style == "qmark" else "%s"] * count)
+
+
 def hash_reader(session: Session):  # type: ignore[no-untyped-def]
-    """A tlog.HashReader answering each batch with one SELECT on log_hashes."""
+    """A tlog.HashReader answering each batch with one SELECT on log_hashes.
+
+    Proofs are the hot read path (a few dozen hashes each), so the statement goes to the
+    driver directly: SQLAlchemy's per-call compile and result handling cost more than
+    SQLite spends finding the rows (about 1 ms of a 2 ms proof at 10M leaves).
+    """
+    connection = session.connection()
 
     def read_hashes(indexes: list[int]) -> list[bytes]:
         if not indexes:
             return []
-        rows = session.execute(
-            select(LogHash.idx, LogHash.hash).where(LogHash.idx.in_(indexes))).all()
+        rows = connection.exec_driver_sql(
+            f"SELECT idx, hash FROM log_hashes WHERE idx IN "  # noqa: S608 - placeholders only
+            f"({_placeholders(session, len(indexes))})", tuple(indexes)).all()
         found = {idx: h for idx, h in rows}
         try:
             return [bytes(found[i]) for i in indexes]
@@ -181,7 +193,9 @@ class TransparencyLog:
         return int(row.size), bytes(row.root)
 
     def size(self, session: Session) -> int:
-        return self._head(session, lock=False)[0]
+        row = session.connection().exec_driver_sql(
+            f"SELECT size FROM log_head WHERE id = {_HEAD_ID:d}").first()
+        return 0 if row is None else int(row[0])
 
     # -- append ----------------------------------------------------------------------------
 
