@@ -194,7 +194,7 @@ class TransparencyLog:
 
     def size(self, session: Session) -> int:
         row = session.connection().exec_driver_sql(
-            f"SELECT size FROM log_head WHERE id = {_HEAD_ID:d}").first()
+            "SELECT size FROM log_head WHERE id = 1").first()  # _HEAD_ID: the one head row
         return 0 if row is None else int(row[0])
 
     # -- append ----------------------------------------------------------------------------
