@@ -214,6 +214,27 @@ def openapi_document() -> dict[str, Any]:
                             "$ref": "#/components/schemas/ProofBundle"}},
                         "text/plain": {"schema": {"type": "string"}}}},
                         **_problems(400, 401, 404, 503)}}},
+        "/api/v1/datasets/{ref}/dcat": {
+            "parameters": [REF],
+            "get": {"summary": "DCAT-AP 3 RDF of the current version", "operationId":
+                    "getDatasetDcat",
+                    "parameters": [_param("format", "query", {"enum": ["jsonld", "ttl"]})],
+                    "responses": {"200": {"description": "RDF", "content": {
+                        "application/ld+json": {"schema": {"type": "object"}},
+                        "text/turtle": {"schema": {"type": "string"}}}},
+                        **_problems(400, 401, 404)}}},
+        "/api/v1/catalog": {
+            "get": {"summary": "DCAT-AP 3 catalogue of public datasets, in pages (Link: next)",
+                    "operationId": "getCatalog",
+                    "parameters": [
+                        _param("format", "query", {"enum": ["jsonld", "ttl"]}),
+                        _param("limit", "query", {"type": "integer", "minimum": 1,
+                                                  "maximum": 1000}),
+                        _param("after", "query", {"type": "string"})],
+                    "responses": {"200": {"description": "RDF", "content": {
+                        "application/ld+json": {"schema": {"type": "object"}},
+                        "text/turtle": {"schema": {"type": "string"}}}},
+                        **_problems(400)}}},
         "/api/v1/organizations": {
             "get": {"summary": "Organisations", "operationId": "listOrganizations",
                     "responses": {"200": _json({"type": "object", "properties": {
@@ -271,7 +292,11 @@ def openapi_document() -> dict[str, Any]:
             "get": {"summary": "Anchors of checkpoints with their chain receipts",
                     "operationId": "listAnchors",
                     "parameters": [_param("limit", "query", {"type": "integer", "minimum": 1,
-                                                             "maximum": 1000})],
+                                                             "maximum": 1000}),
+                                   _param("before", "query", {"type": "integer",
+                                                              "minimum": 1}),
+                                   _param("status", "query",
+                                          {"enum": ["pending", "final", "failed"]})],
                     "responses": {"200": _json({"type": "object"}), **_problems(400)}}},
     }
     return {
