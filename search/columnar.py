@@ -53,7 +53,7 @@ def _day(key: str | None) -> int:
     return int(key[0:4] + key[5:7] + key[8:10])
 
 
-def _stamp(key: str | None) -> int:
+def stamp_of_modified_key(key: str | None) -> int:
     """'2024-05-01T13:45:00' → 20240501134500 (the modified_key precision); missing → 0."""
     if not key:
         return 0
@@ -148,7 +148,7 @@ def build_snapshot(session: Session) -> Snapshot:
         state[doc_id] = _STATES.get(st, 0)
         public[doc_id] = visibility == "public"
         org[doc_id] = orgs.setdefault(organization_id, len(orgs))
-        modified[doc_id] = _stamp(mod)
+        modified[doc_id] = stamp_of_modified_key(mod)
         issued[doc_id] = _day(iss)
     fields: dict[str, FieldColumn] = {}
     for name in FACET_FIELDS:
@@ -176,7 +176,8 @@ def _overlay_doc(session: Session, doc_id: int) -> OverlayDoc | None:
             text("SELECT field, value FROM search_facet WHERE doc_id = :d"), {"d": doc_id}):
         facets.setdefault(name, []).append(value)
     return OverlayDoc(state=_STATES.get(row[0], 0), public=row[1] == "public",
-                      organization_id=row[2], modified=_stamp(row[3]), issued=_day(row[4]),
+                      organization_id=row[2], modified=stamp_of_modified_key(row[3]),
+                      issued=_day(row[4]),
                       facets=facets)
 
 
@@ -294,18 +295,22 @@ class ColumnarCounts:
         if query.issued_to is not None:
             bounds.append(("issued", 1, _day(issued_key(query.issued_to))))
         if query.modified_from is not None:
-            bounds.append(("modified", _stamp(modified_key(query.modified_from)),
+            bounds.append(("modified",
+                           stamp_of_modified_key(modified_key(query.modified_from)),
                            99999999999999))
         if query.modified_to is not None:
             from search.sql_backend import end_of_modified_range
 
-            bounds.append(("modified", 1, _stamp(end_of_modified_range(query.modified_to))))
+            upper = end_of_modified_range(query.modified_to)
+            bounds.append(("modified", 1, stamp_of_modified_key(upper)))
         return bounds
 
     def counts(self, snapshot: Snapshot, query: SearchQuery, matched: np.ndarray | None,
                facet_names: Sequence[str], facet_limit: int
-               ) -> tuple[int, dict[str, list[tuple[str, int]]]]:
-        """(total, facets) for the query; `matched` holds doc ids matching the text (or None)."""
+               ) -> tuple[int, dict[str, list[tuple[str, int]]], np.ndarray]:
+        """(total, facets, matching doc ids of the arrays) for the query; `matched` holds the
+        doc ids matching the text (or None). Overlay documents count in the total and facets
+        but are not among the returned ids."""
         mask = self._eligible(snapshot, query).copy()
         filters = self._filter_values(query)
         for name, values in filters.items():
@@ -355,4 +360,26 @@ class ColumnarCounts:
                 tally.update(doc.facets.get(name, []))
             ranked = sorted(tally.items(), key=lambda item: (-item[1], item[0]))
             facets[name] = ranked[:facet_limit]
-        return total, facets
+        return total, facets, docs
+
+    @staticmethod
+    def newest_first(snapshot: Snapshot, docs: np.ndarray, descending: bool, limit: int,
+                     after: tuple[int, int] | None) -> list[int]:
+        """The next `limit` doc ids ordered by (modified, doc id) — modified descending or
+        ascending, doc id ascending, as the SQL path orders them — after a keyset cursor."""
+        stamps = snapshot.modified[docs]
+        if after is not None:
+            last_stamp, last_doc = after
+            beyond = stamps < last_stamp if descending else stamps > last_stamp
+            keep = beyond | ((stamps == last_stamp) & (docs > last_doc))
+            docs, stamps = docs[keep], stamps[keep]
+        if docs.size == 0:
+            return []
+        keys = -stamps if descending else stamps
+        if docs.size > limit:
+            # Everything up to the limit-th smallest key, ties included, then an exact sort.
+            bound = np.partition(keys, limit - 1)[limit - 1]
+            chosen = keys <= bound
+            docs, keys = docs[chosen], keys[chosen]
+        order = np.lexsort((docs, keys))[:limit]
+        return [int(d) for d in docs[order]]

@@ -20,7 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from search.analysis import QueryTerm, index_text, query_terms
-from search.columnar import ColumnarCounts
+from search.columnar import ColumnarCounts, Snapshot, stamp_of_modified_key
 from search.documents import (
     Hit,
     SearchDocument,
@@ -230,8 +230,14 @@ class SqlSearchBackend:
         snapshot = self.columnar.current(session)
         if snapshot is not None:
             matched = self._matched_doc_ids(session, match, params) if match else None
-            total, facets = self.columnar.counts(snapshot, query, matched, list(query.facets),
-                                                 query.facet_limit)
+            total, facets, docs = self.columnar.counts(snapshot, query, matched,
+                                                       list(query.facets), query.facet_limit)
+            sort = effective_sort(query.sort, has_text=match is not None)
+            if match is None and sort in ("modified", "-modified") and not snapshot.overlay:
+                hits, next_cursor = self._page_from_snapshot(session, query, snapshot, docs,
+                                                             sort)
+                return SearchResults(total=total, hits=hits, facets=facets,
+                                     next_cursor=next_cursor)
         else:
             total = int(session.execute(
                 text(f"SELECT count(*) FROM search_document d WHERE {candidate}"),  # noqa: S608
@@ -241,6 +247,30 @@ class SqlSearchBackend:
                                         query.facet_limit)
         hits, next_cursor = self._page(session, query, terms, match, conditions, params)
         return SearchResults(total=total, hits=hits, facets=facets, next_cursor=next_cursor)
+
+    def _page_from_snapshot(self, session: Session, query: SearchQuery, snapshot: Snapshot,
+                            docs: np.ndarray, sort: str) -> tuple[list[Hit], str | None]:
+        """Browsing without text, newest (or oldest) first: the snapshot picks the page with a
+        partial sort of the matching documents' modified stamps — the same order and cursor
+        format as `_page`, so either path continues the other's pages."""
+        after = None
+        if query.cursor:
+            last_key, last_id = decode_cursor(query.cursor, sort)
+            after = (stamp_of_modified_key(str(last_key)), int(last_id))
+        chosen = self.columnar.newest_first(snapshot, docs, sort == "-modified",
+                                            query.limit + 1, after)
+        if not chosen:
+            return [], None
+        params = Params()
+        rows = {int(r[0]): r for r in session.execute(text(
+            f"SELECT doc_id, dataset_id, slug, modified_key FROM search_document "  # noqa: S608
+            f"WHERE doc_id IN {params.bind_list(chosen)}"), params.values)}
+        page = [rows[d] for d in chosen[: query.limit] if d in rows]
+        hits = [Hit(dataset_id=r[1], slug=r[2], score=0.0, highlights={}) for r in page]
+        next_cursor = None
+        if len(chosen) > query.limit and page:
+            next_cursor = encode_cursor(sort, [page[-1][3], int(page[-1][0])])
+        return hits, next_cursor
 
     def _conditions(self, query: SearchQuery, params: Params) -> list[str]:
         conditions = [self._visibility(query, params)]

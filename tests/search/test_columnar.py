@@ -118,3 +118,32 @@ def test_a_rolled_back_write_is_not_counted(backend_and_engine) -> None:  # type
         session.rollback()
     with Session(engine) as session:
         assert backend.search(session, SearchQuery(facets=("format",))).total == before
+
+
+def test_snapshot_pages_equal_sql_pages_and_cursors_interoperate(backend_and_engine) -> None:  # type: ignore[no-untyped-def]
+    """Browsing newest/oldest first from the snapshot gives the SQL path's pages, and a cursor
+    from either path continues on the other."""
+    backend, engine = backend_and_engine
+    rng = random.Random(11)
+    with Session(engine.execution_options(write=True)) as session:
+        backend.index(session, [_document(i, rng) for i in range(120)])
+        session.commit()
+    with Session(engine) as session:
+        backend.columnar.rebuild(session)
+        for sort in ("-modified", "modified"):
+            for filters in ({}, {"publisher": ["mot"]}):
+                query = SearchQuery(sort=sort, filters=filters, limit=7)
+                seen_fast, seen_sql, cursor = [], [], None
+                while True:
+                    sql, fast = _both_paths(backend, session,
+                                            SearchQuery(sort=sort, filters=filters, limit=7,
+                                                        cursor=cursor))
+                    assert [h.dataset_id for h in fast.hits] == [h.dataset_id for h in sql.hits]
+                    assert fast.next_cursor == sql.next_cursor
+                    seen_fast += [h.dataset_id for h in fast.hits]
+                    seen_sql += [h.dataset_id for h in sql.hits]
+                    cursor = fast.next_cursor
+                    if cursor is None:
+                        break
+                assert seen_fast == seen_sql and len(set(seen_fast)) == sql.total
+                assert query.limit == 7
