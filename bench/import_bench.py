@@ -70,8 +70,10 @@ def child(database_url: str, var_dir: str, data: str) -> None:
     with state.db.read() as session:
         log_size = state.log.size(session)
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    reader_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     print(json.dumps({"created": summary.created, "rejected": len(summary.rejected),
-                      "seconds": elapsed, "log_size": log_size, "peak_rss_mib": peak_kib / 1024}))
+                      "seconds": elapsed, "log_size": log_size, "peak_rss_mib": peak_kib / 1024,
+                      "reader_rss_mib": reader_kib / 1024}))
 
 
 def run_child(database_url: str, data: Path) -> dict:
@@ -98,7 +100,7 @@ def main() -> None:
         print(f"corpus: {real} real data.json datasets scaled to {args.entries} entries "
               f"({data.stat().st_size / 1e6:.0f} MB)")
         print(f"{'backend':<10} {'entries':>8} {'rejected':>8} {'seconds':>8} {'entries/s':>10} "
-              f"{'peak RSS MiB':>12} {'log leaves':>10}")
+              f"{'writer RSS MiB':>14} {'reader RSS MiB':>14} {'log leaves':>10}")
         for backend in args.backends.split(","):
             if backend == "sqlite":
                 url, cleanup = f"sqlite:///{tmp}/bench.db", None
@@ -117,8 +119,8 @@ def main() -> None:
                     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
                         conn.execute(f'DROP DATABASE IF EXISTS "{cleanup}" WITH (FORCE)')
             print(f"{backend:<10} {r['created']:>8} {r['rejected']:>8} {r['seconds']:>8.1f} "
-                  f"{r['created'] / r['seconds']:>10.0f} {r['peak_rss_mib']:>12.0f} "
-                  f"{r['log_size']:>10}")
+                  f"{r['created'] / r['seconds']:>10.0f} {r['peak_rss_mib']:>14.0f} "
+                  f"{r['reader_rss_mib']:>14.0f} {r['log_size']:>10}")
 
 
 if __name__ == "__main__":

@@ -237,40 +237,72 @@ def import_command(path: Path, organization_id: str, fmt: str, suborgs: bool,
 
 def run_import(state, path: Path, organization_id: str, fmt: str, *,  # type: ignore[no-untyped-def]
                suborgs: bool = False, batch_size: int = 500, progress: bool = False):
-    """Read, map and publish a file batch by batch; each batch is one transaction."""
+    """Read, map and publish a file batch by batch; each batch is one transaction.
+
+    Reading and mapping (JSON parsing, cleaning, validation) run in a second process that
+    streams batches to this one, which only writes: the two halves overlap on two cores, and
+    the writer never holds the whole parsed file.
+    """
+    import multiprocessing
+
     from registry.datasets.bulk import ImportSummary, SubOrganizations, import_batch
-    from registry.importers.records import ImportRecord, read_records
+    from registry.importers.records import ImportRecord
     from registry.organizations.models import Organization
 
     summary = ImportSummary()
-    outcomes = list(read_records(path, fmt))  # type: ignore[arg-type]
-    records = [o for o in outcomes if isinstance(o, ImportRecord)]
-    for o in outcomes:
-        if not isinstance(o, ImportRecord):
-            summary.rejected.append((o.position, o.external_id, o.reasons))
-    sub = None
+    root = None
     if suborgs:
         with state.db.read() as session:
             root = session.get(Organization, organization_id)
-            if root is None:
-                raise click.ClickException(f"no organisation {organization_id!r}")
-        sub_root = root
-    started = time.perf_counter()
-    batches = [records[i:i + batch_size] for i in range(0, len(records), batch_size)]
-    with click.progressbar(batches, label=f"importing {len(records)} records",
-                           file=sys.stderr if progress else open("/dev/null", "w"),
-                           show_pos=True) as bar:
-        for batch in bar:
+        if root is None:
+            raise click.ClickException(f"no organisation {organization_id!r}")
+    context = multiprocessing.get_context("spawn")
+    batches = context.Queue(maxsize=4)
+    reader = context.Process(target=read_in_batches, args=(str(path), fmt, batch_size, batches),
+                             name="ndr-import-reader", daemon=True)
+    reader.start()
+    started, seen = time.perf_counter(), 0
+    try:
+        while (batch := batches.get()) is not None:
+            if isinstance(batch, str):
+                raise click.ClickException(batch)
+            records = [o for o in batch if isinstance(o, ImportRecord)]
+            summary.rejected.extend((o.position, o.external_id, o.reasons)
+                                    for o in batch if not isinstance(o, ImportRecord))
             with state.db.write() as session:
-                if suborgs:
-                    sub = SubOrganizations(session.merge(sub_root))
-                summary.add(import_batch(session, state.services, _operator(), organization_id,
-                                         batch, suborgs=sub))
-    elapsed = time.perf_counter() - started
+                sub = SubOrganizations(session.merge(root)) if root is not None else None
+                summary.add(import_batch(session, state.services, _operator(),
+                                         organization_id, records, suborgs=sub))
+            seen += len(batch)
+            if progress:
+                rate = seen / (time.perf_counter() - started)
+                click.echo(f"\rimported {seen:,} records ({rate:,.0f}/s)", err=True, nl=False)
+    finally:
+        reader.join(timeout=10)
+        if reader.is_alive():
+            reader.terminate()
     if progress:
-        click.echo(f"{len(records)} records in {elapsed:.1f} s "
-                   f"({len(records) / elapsed if elapsed else 0:.0f}/s)", err=True)
+        click.echo("", err=True)
     return summary
+
+
+def read_in_batches(path: str, fmt: str, batch_size: int, out) -> None:  # type: ignore[no-untyped-def]
+    """The reader process: map the file into batches of outcomes; None ends the stream, a
+    string reports a file that cannot be read at all."""
+    from registry.importers.records import read_records
+
+    try:
+        batch: list[object] = []
+        for outcome in read_records(Path(path), fmt):  # type: ignore[arg-type]
+            batch.append(outcome)
+            if len(batch) >= batch_size:
+                out.put(batch)
+                batch = []
+        if batch:
+            out.put(batch)
+    except (OSError, ValueError) as exc:
+        out.put(f"cannot import {path}: {exc}")
+    out.put(None)
 
 
 @cli.group("log", help="The transparency log.")
