@@ -246,7 +246,7 @@ def run_import(state, path: Path, organization_id: str, fmt: str, *,  # type: ig
     import multiprocessing
 
     from registry.datasets.bulk import ImportSummary, SubOrganizations, import_batch
-    from registry.importers.records import ImportRecord
+    from registry.importers.records import RejectedRecord
     from registry.organizations.models import Organization
 
     summary = ImportSummary()
@@ -266,13 +266,14 @@ def run_import(state, path: Path, organization_id: str, fmt: str, *,  # type: ig
         while (batch := batches.get()) is not None:
             if isinstance(batch, str):
                 raise click.ClickException(batch)
-            records = [o for o in batch if isinstance(o, ImportRecord)]
+            pairs = [o for o in batch if isinstance(o, tuple)]
             summary.rejected.extend((o.position, o.external_id, o.reasons)
-                                    for o in batch if not isinstance(o, ImportRecord))
+                                    for o in batch if isinstance(o, RejectedRecord))
             with state.db.write() as session:
                 sub = SubOrganizations(session.merge(root)) if root is not None else None
                 summary.add(import_batch(session, state.services, _operator(),
-                                         organization_id, records, suborgs=sub))
+                                         organization_id, [p[0] for p in pairs], suborgs=sub,
+                                         analysed=[p[1] for p in pairs]))
             seen += len(batch)
             if progress:
                 rate = seen / (time.perf_counter() - started)
@@ -289,11 +290,14 @@ def run_import(state, path: Path, organization_id: str, fmt: str, *,  # type: ig
 def read_in_batches(path: str, fmt: str, batch_size: int, out) -> None:  # type: ignore[no-untyped-def]
     """The reader process: map the file into batches of outcomes; None ends the stream, a
     string reports a file that cannot be read at all."""
-    from registry.importers.records import read_records
+    from registry.datasets.search_documents import pre_analysed
+    from registry.importers.records import ImportRecord, read_records
 
     try:
         batch: list[object] = []
         for outcome in read_records(Path(path), fmt):  # type: ignore[arg-type]
+            if isinstance(outcome, ImportRecord):
+                outcome = (outcome, pre_analysed(outcome.metadata))
             batch.append(outcome)
             if len(batch) >= batch_size:
                 out.put(batch)

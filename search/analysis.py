@@ -123,6 +123,16 @@ def index_text(*texts: str | None) -> str:
     return " ".join(token for text in texts for token in index_tokens(text))
 
 
+def text_tokens_of(title_zh: str | None, title_en: str | None, keywords: list[str],
+                   themes: list[str], description_zh: str | None,
+                   description_en: str | None) -> dict[str, str]:
+    """The index text of a document's own fields (everything but the publisher names, which
+    belong to its organisation), so it can be computed before the document is written."""
+    return {"title": index_text(title_zh, title_en),
+            "keywords": index_text(*keywords, *themes),
+            "description": index_text(description_zh, description_en)}
+
+
 @dataclass(frozen=True)
 class QueryTerm:
     """One query unit: all of ``tokens`` must appear consecutively (a phrase).

@@ -11,11 +11,20 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict
 
 State = Literal["draft", "published", "withdrawn"]
 Visibility = Literal["public", "government"]
 SortOrder = Literal["relevance", "modified", "-modified", "title"]
+
+
+class PreAnalysed(TypedDict):
+    """Index text computed ahead of time (bulk import does it in its reader process, off the
+    writer's core): `search.analysis.text_tokens_of` of the document's own text fields."""
+
+    title: str
+    keywords: str
+    description: str
 
 
 class SearchDocument(TypedDict):
@@ -42,6 +51,7 @@ class SearchDocument(TypedDict):
     region: str | None
     issued: date | None
     modified: datetime | date | None
+    analysed: NotRequired[PreAnalysed]
 
 
 # Filter/facet name -> the document field it reads. "publisher" is the organisation path, so a

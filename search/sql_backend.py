@@ -13,13 +13,14 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from search.analysis import QueryTerm, index_text, query_terms
+from search.analysis import QueryTerm, index_text, query_terms, text_tokens_of
 from search.columnar import ColumnarCounts, Snapshot, stamp_of_modified_key
 from search.documents import (
     Hit,
@@ -49,12 +50,18 @@ class AnalysedText:
 
 
 def analyse_document(doc: SearchDocument) -> AnalysedText:
-    return AnalysedText(
-        title=index_text(doc.get("title_zh"), doc.get("title_en")),
-        keywords=index_text(*doc.get("keywords", []), *doc.get("themes", [])),
-        publisher=index_text(*doc.get("publisher_names", [])),
-        description=index_text(doc.get("description_zh"), doc.get("description_en")),
-    )
+    own = doc.get("analysed") or text_tokens_of(
+        doc.get("title_zh"), doc.get("title_en"), doc.get("keywords", []),
+        doc.get("themes", []), doc.get("description_zh"), doc.get("description_en"))
+    return AnalysedText(title=own["title"], keywords=own["keywords"],
+                        publisher=_publisher_text(tuple(doc.get("publisher_names", []))),
+                        description=own["description"])
+
+
+@lru_cache(maxsize=4096)
+def _publisher_text(names: tuple[str, ...]) -> str:
+    """Publisher names repeat for every dataset of an organisation: analyse them once."""
+    return index_text(*names)
 
 
 def document_row(doc_id: int, doc: SearchDocument) -> dict[str, Any]:

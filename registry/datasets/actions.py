@@ -87,6 +87,7 @@ class VersionChange:
     note: str | None = None
     index_as_released: bool = True  # False for a draft on top of a published dataset
     new_dataset: bool = False        # the dataset row is inserted with this version
+    analysed: dict[str, str] | None = None  # index text computed ahead (bulk import)
     canonical: bytes = field(default=b"", repr=False)
 
 
@@ -334,7 +335,8 @@ def _update_search(session: Session, services: Services, changes: list[VersionCh
             docs.append(search_document(
                 change.dataset, version=change.version, state=change.state.value,
                 visibility=change.visibility.value, metadata=change.metadata,
-                organization=org, modified=change.now, ancestry=ancestries[org.id]))
+                organization=org, modified=change.now, ancestry=ancestries[org.id],
+                analysed=change.analysed))
     if docs:
         services.search.index(session, docs)
     if removed:

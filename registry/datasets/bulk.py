@@ -55,6 +55,7 @@ class SubOrganizations:
     def __init__(self, root: Organization) -> None:
         self.root = root
         self._known: dict[tuple[str, ...], Organization] = {}
+        self._by_id: dict[str, Organization] | None = None
 
     def for_path(self, session: Session, path: Sequence[str]) -> Organization:
         names = tuple(path[1:]) if path and _same_name(path[0], self.root) else tuple(path)
@@ -66,15 +67,17 @@ class SubOrganizations:
             parent = self._known[key]
         return parent
 
-    @staticmethod
-    def _ensure(session: Session, parent: Organization, name: str) -> Organization:
+    def _ensure(self, session: Session, parent: Organization, name: str) -> Organization:
+        if self._by_id is None:  # one query per batch instead of one per publisher path
+            self._by_id = {o.id: o for o in session.scalars(select(Organization))}
         org_id = f"{parent.id}-{_NON_ID.sub('-', name.lower()).strip('-')}"[:64].strip("-")
-        org = session.get(Organization, org_id)
+        org = self._by_id.get(org_id)
         if org is None:
             org = Organization(id=org_id, name_en=name[:300], kind="agency", parent_id=parent.id,
                                created_at=utc_now())
             session.add(org)
             session.flush()
+            self._by_id[org_id] = org
         return org
 
 
@@ -85,7 +88,8 @@ def _same_name(name: str, org: Organization) -> bool:
 
 def import_batch(session: Session, services: Services, principal: Principal | None,
                  organization_id: str, records: Sequence[ImportRecord], *,
-                 suborgs: SubOrganizations | None = None) -> ImportSummary:
+                 suborgs: SubOrganizations | None = None,
+                 analysed: Sequence[dict[str, str]] | None = None) -> ImportSummary:
     """Publish or update each record of one batch; unchanged records record nothing."""
     require_role(principal, organization_id, Role.EDITOR)
     serialize_catalogue_writes(session)
@@ -102,7 +106,8 @@ def import_batch(session: Session, services: Services, principal: Principal | No
     new_slugs: list[tuple[str, str]] = []
     fresh: list[tuple[VersionChange, str | None]] = []
     seen: set[tuple[str, str]] = set()
-    for record, org in zip(records, targets, strict=True):
+    pre = list(analysed) if analysed is not None else [None] * len(records)
+    for record, org, tokens in zip(records, targets, pre, strict=True):
         if (org.id, record.external_id) in seen:
             summary.rejected.append((-1, record.external_id, ["duplicate external_id in batch"]))
             continue
@@ -125,7 +130,8 @@ def import_batch(session: Session, services: Services, principal: Principal | No
             changes.append(VersionChange(
                 dataset=dataset, organization=org, version=dataset.current_version + 1,
                 change=kind, state=State.PUBLISHED, visibility=visibility, slug=dataset.slug,
-                metadata=record.metadata, created_by=who, now=now, canonical=canonical))
+                metadata=record.metadata, created_by=who, now=now, canonical=canonical,
+                analysed=tokens))
             summary.updated += 1
             continue
         dataset = Dataset(id=str(uuid.uuid4()), slug="", organization_id=org.id,
@@ -136,7 +142,7 @@ def import_batch(session: Session, services: Services, principal: Principal | No
             dataset=dataset, organization=org, version=1, change=Change.PUBLISHED,
             new_dataset=True,
             state=State.PUBLISHED, visibility=visibility, slug="", metadata=record.metadata,
-            created_by=who, now=now, canonical=canonical)
+            created_by=who, now=now, canonical=canonical, analysed=tokens)
         fresh.append((change, record.slug_hint))
         new_slugs.append((record.slug_hint or slug_base(record.metadata, record.external_id),
                           dataset.id))
