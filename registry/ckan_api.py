@@ -19,7 +19,7 @@ from werkzeug.datastructures import MultiDict
 from registry.datasets import actions
 from registry.datasets.listing import query_from_args, run_search
 from registry.datasets.models import Dataset, DatasetVersion, State, Visibility
-from registry.http import current_principal, registry_state
+from registry.http import bounded_int, current_principal, registry_state
 from registry.organizations.actions import organization_list, published_counts
 from registry.organizations.models import Organization
 from registry.problems import Problem
@@ -92,15 +92,11 @@ def _params() -> MultiDict[str, str]:
 
 
 def _int(params: MultiDict[str, str], name: str, default: int, low: int, high: int) -> int:
-    raw = params.get(name)
-    if raw in (None, ""):
-        return default
     try:
-        value = int(raw)
-    except ValueError:
-        raise CkanError(409, "Validation Error", {name: ["Invalid integer"]}) from None
-    if not low <= value <= high:
-        raise CkanError(409, "Validation Error", {name: [f"Must be between {low} and {high}"]})
+        value = bounded_int(params.get(name), default, low, high)
+    except ValueError as exc:
+        raise CkanError(409, "Validation Error", {name: [str(exc)]}) from None
+    assert value is not None
     return value
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from typing import Any
 
@@ -95,38 +94,29 @@ def current_principal() -> Principal | None:
     return principal
 
 
-def int_arg(name: str, default: int | None = None, *, minimum: int = 0,
-            maximum: int | None = None) -> int | None:
-    raw = request.args.get(name)
+def bounded_int(raw: str | None, default: int | None, minimum: int,
+                maximum: int | None) -> int | None:
+    """An optional integer parameter; ValueError says, in words for the client, what is wrong."""
     if raw is None or raw == "":
         return default
     try:
         value = int(raw)
     except ValueError:
-        raise bad_request(f"{name} must be an integer",
-                          errors=[FieldError("must be an integer", name=name)]) from None
+        raise ValueError("must be an integer") from None
     if value < minimum or (maximum is not None and value > maximum):
-        bound = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
-        raise bad_request(f"{name} must be {bound}",
-                          errors=[FieldError(f"must be {bound}", name=name)])
+        raise ValueError(f"must be between {minimum} and {maximum}" if maximum is not None
+                         else f"must be >= {minimum}")
     return value
 
 
-def encode_cursor(payload: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode()
-
-
-def decode_cursor(raw: str | None) -> dict[str, Any] | None:
-    if not raw:
-        return None
+def int_arg(name: str, default: int | None = None, *, minimum: int = 0,
+            maximum: int | None = None, args: Any = None) -> int | None:
+    """An integer query parameter, or a 400 problem naming it."""
     try:
-        value = json.loads(base64.urlsafe_b64decode(raw.encode()))
-        if not isinstance(value, dict):
-            raise ValueError
-        return value
-    except ValueError:
-        raise bad_request("cursor is not one this server issued",
-                          errors=[FieldError("is not a valid cursor", name="cursor")]) from None
+        return bounded_int((request.args if args is None else args).get(name), default,
+                           minimum, maximum)
+    except ValueError as exc:
+        raise bad_request(f"{name} {exc}", errors=[FieldError(str(exc), name=name)]) from None
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None,

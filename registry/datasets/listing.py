@@ -12,6 +12,7 @@ from werkzeug.datastructures import MultiDict
 
 from registry.auth.principal import Principal
 from registry.datasets.models import Dataset, DatasetVersion
+from registry.http import int_arg
 from registry.problems import FieldError, bad_request
 from search import FACET_FIELDS, InvalidCursor, SearchQuery, SearchResults, Viewer
 
@@ -38,17 +39,8 @@ def _date_arg(args: MultiDict[str, str], name: str) -> date | None:
 
 
 def _int_arg(args: MultiDict[str, str], name: str, default: int, low: int, high: int) -> int:
-    raw = args.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = low - 1
-    if not low <= value <= high:
-        raise bad_request(f"{name} must be an integer from {low} to {high}",
-                          errors=[FieldError(f"must be an integer from {low} to {high}",
-                                             name=name)])
+    value = int_arg(name, default, minimum=low, maximum=high, args=args)
+    assert value is not None
     return value
 
 
