@@ -9,12 +9,13 @@ from registry.http import int_arg, json_response, registry_state
 from registry.problems import FieldError, bad_request
 
 anchors_blueprint = Blueprint("anchors", __name__)
+ANCHOR_ID_MAX = 2**31 - 1  # anchor ids are 32-bit (one anchor per epoch lasts millennia)
 
 
 @anchors_blueprint.get("/api/v1/anchors")
 def anchors() -> Response:
     limit = int_arg("limit", 100, minimum=1, maximum=1000) or 100
-    before = int_arg("before", None, minimum=1)
+    before = int_arg("before", None, minimum=1, maximum=ANCHOR_ID_MAX)
     status = request.args.get("status")
     if status is not None and status not in STATUSES:
         raise bad_request("unknown status", errors=[FieldError(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from typing import Any
+from urllib.parse import quote
 
 from flask import Blueprint, Response, request
 from rdflib import BNode, Graph, Literal, Namespace, URIRef
@@ -41,8 +42,17 @@ LANG_TAGS = {"zh": "zh-Hans", "en": "en"}
 dcat_blueprint = Blueprint("dcat", __name__)
 
 
-def _typed(graph: Graph, iri: str, kind: URIRef, label: str | None = None) -> URIRef:
-    node = URIRef(iri)
+# Characters an IRI may carry as they are (RFC 3987); anything else in a publisher's URL is
+# percent-encoded so the RDF stays serialisable (schemathesis found `<` in a URL breaking Turtle).
+_IRI_SAFE = ":/?#[]@!$&'()*+,;=%~.-_"
+
+
+def iri(value: str) -> URIRef:
+    return URIRef(quote(value, safe=_IRI_SAFE))
+
+
+def _typed(graph: Graph, iri_text: str, kind: URIRef, label: str | None = None) -> URIRef:
+    node = iri(iri_text)
     graph.add((node, RDF.type, kind))
     if label is not None:
         graph.add((node, SKOS.prefLabel, Literal(label)))
@@ -121,7 +131,7 @@ def _contact(graph: Graph, node: URIRef, contact: dict[str, str] | None) -> None
     if contact.get("name"):
         graph.add((kind, VCARD.fn, Literal(contact["name"])))
     if contact.get("email"):
-        graph.add((kind, VCARD.hasEmail, URIRef("mailto:" + contact["email"])))
+        graph.add((kind, VCARD.hasEmail, iri("mailto:" + contact["email"])))
     if contact.get("telephone"):
         graph.add((kind, VCARD.hasTelephone, Literal(contact["telephone"])))
     graph.add((node, DCAT.contactPoint, kind))
@@ -130,7 +140,7 @@ def _contact(graph: Graph, node: URIRef, contact: dict[str, str] | None) -> None
 def _spatial_temporal(graph: Graph, node: URIRef, metadata: dict[str, Any]) -> None:
     spatial = metadata.get("spatial")
     if spatial:
-        location = URIRef(spatial["uri"]) if spatial.get("uri") else BNode()
+        location = iri(spatial["uri"]) if spatial.get("uri") else BNode()
         graph.add((location, RDF.type, DCTERMS.Location))
         if spatial.get("name"):
             graph.add((location, SKOS.prefLabel, Literal(spatial["name"])))
@@ -177,9 +187,9 @@ def _distribution(graph: Graph, dataset: URIRef, n: int, dist: dict[str, Any],
                   metadata: dict[str, Any]) -> URIRef:
     node = URIRef(f"{dataset}/distributions/{n}")
     graph.add((node, RDF.type, DCAT.Distribution))
-    graph.add((node, DCAT.accessURL, URIRef(dist["access_url"])))
+    graph.add((node, DCAT.accessURL, iri(dist["access_url"])))
     if dist.get("download_url"):
-        graph.add((node, DCAT.downloadURL, URIRef(dist["download_url"])))
+        graph.add((node, DCAT.downloadURL, iri(dist["download_url"])))
     if dist.get("title"):
         graph.add((node, DCTERMS.title, Literal(dist["title"])))
     if dist.get("description"):

@@ -94,18 +94,22 @@ def current_principal() -> Principal | None:
     return principal
 
 
+BIGINT_MAX = 2**63 - 1  # the largest integer either database stores
+
+
 def bounded_int(raw: str | None, default: int | None, minimum: int,
                 maximum: int | None) -> int | None:
-    """An optional integer parameter; ValueError says, in words for the client, what is wrong."""
+    """An optional integer parameter; ValueError says, in words for the client, what is wrong.
+    Without a stated maximum the bound is the databases' 64-bit integer range."""
     if raw is None or raw == "":
         return default
+    upper = BIGINT_MAX if maximum is None else maximum
     try:
         value = int(raw)
     except ValueError:
         raise ValueError("must be an integer") from None
-    if value < minimum or (maximum is not None and value > maximum):
-        raise ValueError(f"must be between {minimum} and {maximum}" if maximum is not None
-                         else f"must be >= {minimum}")
+    if not minimum <= value <= upper:
+        raise ValueError(f"must be between {minimum} and {upper}")
     return value
 
 

@@ -25,7 +25,8 @@ def _param(name: str, where: str, schema: dict[str, Any], description: str = "",
 
 
 REF = _param("ref", "path", {"type": "string", "minLength": 1}, "Dataset id or slug", True)
-NUMBER = _param("number", "path", {"type": "integer", "minimum": 1}, "Version number", True)
+NUMBER = _param("number", "path", {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},
+                "Version number", True)
 BEARER = [{"bearer": []}]
 
 
@@ -196,7 +197,8 @@ def openapi_document() -> dict[str, Any]:
                     "parameters": [
                         _param("limit", "query", {"type": "integer", "minimum": 1,
                                                   "maximum": 1000}),
-                        _param("after", "query", {"type": "integer", "minimum": 0})],
+                        _param("after", "query", {"type": "integer", "minimum": 0,
+                                                  "maximum": 2**63 - 1})],
                     "responses": {"200": _json({"type": "object", "properties": {
                         "items": {"type": "array"}, "next": {"type": ["string", "null"]}}}),
                         **_problems(400, 401, 404)}}},
@@ -294,7 +296,8 @@ def openapi_document() -> dict[str, Any]:
                     "parameters": [_param("limit", "query", {"type": "integer", "minimum": 1,
                                                              "maximum": 1000}),
                                    _param("before", "query", {"type": "integer",
-                                                              "minimum": 1}),
+                                                              "minimum": 1,
+                                                              "maximum": 2**31 - 1}),
                                    _param("status", "query",
                                           {"enum": ["pending", "final", "failed"]})],
                     "responses": {"200": _json({"type": "object"}), **_problems(400)}}},

@@ -125,7 +125,12 @@ def visible_version_number(principal: Principal | None, dataset: Dataset) -> int
     return dataset.current_version if is_member(principal, dataset) else dataset.released_version
 
 
+MAX_VERSION = 2**31 - 1  # versions are 32-bit integers in the database
+
+
 def get_version(session: Session, dataset: Dataset, number: int) -> DatasetVersion | None:
+    if not 1 <= number <= MAX_VERSION:  # beyond the column's range: no such version
+        return None
     return session.get(DatasetVersion, (dataset.id, number))
 
 

@@ -208,3 +208,17 @@ def test_nul_in_any_json_body_is_a_field_error(registry) -> None:  # type: ignor
                              json={"id": "nul-org", "name_zh": "部\u0000门"})
     assert "/name_zh" in _pointers(_problem(r, 422))
     assert registry.client.get("/api/v1/organizations/nul-org").status_code == 404
+
+
+def test_integers_beyond_the_databases_range_are_refused(registry, editor) -> None:  # type: ignore[no-untyped-def]
+    """Found by schemathesis: a 20-digit cursor reached PostgreSQL as an overflow (500)."""
+    for before in ("36104259018302664704", "9223372036854775806"):  # anchor ids are 32-bit
+        body = _problem(registry.client.get(f"/api/v1/anchors?before={before}"), 400)
+        assert "before" in _pointers(body)
+    created = registry.client.post("/api/v1/datasets", json={"metadata": metadata()},
+                                   headers=editor).get_json()
+    huge = registry.client.get(f"/api/v1/datasets/{created['id']}/versions/99999999999999")
+    _problem(huge, 404)
+    body = _problem(registry.client.get(
+        f"/api/v1/datasets/{created['id']}/versions?after=99999999999999999999999"), 400)
+    assert "after" in _pointers(body)

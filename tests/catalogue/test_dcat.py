@@ -63,3 +63,19 @@ def test_a_broken_export_is_caught_by_the_shapes() -> None:
         <https://x.example/d> a dcat:Dataset ; dct:title "No description" .""")
     conforms, _, _ = validate(data, shacl_graph=_shapes(), inference="none")
     assert not conforms
+
+
+def test_urls_with_characters_rdf_forbids_still_serialise(registry) -> None:  # type: ignore[no-untyped-def]
+    """Found by schemathesis: the schema lets a URL hold `<` or `"`; the export must not 500."""
+    registry.org("mot")
+    editor = registry.auth(registry.token("mot"))
+    odd = metadata(landing_page='https://x.example/a<b>"c"{d}',
+                   distributions=[{"access_url": "ftp://x.example/a|b^c`d\\e", "format": "CSV"}])
+    assert registry.client.post("/api/v1/datasets", json={"slug": "odd", "metadata": odd},
+                                headers=editor).status_code == 201
+    for fmt in ("ttl", "jsonld"):
+        r = registry.client.get(f"/api/v1/catalog?format={fmt}")
+        assert r.status_code == 200
+        graph = Graph().parse(data=r.get_data(as_text=True),
+                              format="turtle" if fmt == "ttl" else "json-ld")
+        assert any("a%3Cb%3E" in str(o) for o in graph.objects())
