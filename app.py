@@ -33,6 +33,7 @@ def create_app(settings: Settings | None = None, *, state: RegistryState | None 
     from registry.dcat import dcat_blueprint
     from registry.log_views import log_blueprint
     from registry.ops import ops_blueprint
+    from registry.web import create_pages_blueprint
 
     app.register_blueprint(create_api_blueprint())
     app.register_blueprint(log_blueprint)
@@ -42,7 +43,7 @@ def create_app(settings: Settings | None = None, *, state: RegistryState | None 
     # CKAN serves its action API with and without the version; ckanapi uses /api/action.
     app.register_blueprint(ckan_blueprint, url_prefix="/api/action", name="ckan_unversioned")
     app.register_blueprint(ops_blueprint)
-    _register_optional_blueprints(app)
+    create_pages_blueprint(app)  # the portal: pages, Babel, CSRF, security headers
 
     @app.before_request
     def _refuse_nul_characters() -> Response | None:
@@ -77,21 +78,3 @@ def create_app(settings: Settings | None = None, *, state: RegistryState | None 
     if settings.run_background if background is None else background:
         start_background(state)
     return app
-
-
-def _register_optional_blueprints(app: Flask) -> None:
-    """Blueprints for other audiences, registered when their modules are present."""
-    import importlib
-
-    for module_name, attribute in (("registry.web", "create_pages_blueprint"),):
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            continue
-        target = getattr(module, attribute)
-        if callable(target) and not hasattr(target, "register"):
-            target(app)
-        else:
-            app.register_blueprint(target)

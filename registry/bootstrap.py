@@ -49,7 +49,7 @@ def build_state(settings: Settings, *, database: Database | None = None) -> Regi
     signer = load_signer(settings)
     log = TransparencyLog(settings.log_origin, signer)
     search = make_backend(settings.search_backend, elasticsearch_url=settings.elasticsearch_url)
-    if hasattr(search, "attach_session_factory"):
+    if settings.search_snapshot and hasattr(search, "attach_session_factory"):
         search.attach_session_factory(db.read)  # columnar snapshot for fast counts and facets
     return RegistryState(settings=settings, db=db, log=log, search=search)
 
@@ -105,7 +105,7 @@ def warm_up_search(state: RegistryState) -> None:
 
     warm_up()
     columnar = getattr(state.search, "columnar", None)
-    if columnar is not None:
+    if columnar is not None and state.settings.search_snapshot:
         with state.db.read() as session:
             columnar.rebuild(session)
 

@@ -44,6 +44,8 @@ class Settings:
     search_backend: str = field(default_factory=lambda: os.environ.get("NDR_SEARCH_BACKEND", ""))
     elasticsearch_url: str | None = field(default_factory=lambda: os.environ.get(
         "ELASTICSEARCH_URL") or None)
+    search_snapshot: bool = field(default_factory=lambda: _env_bool("NDR_SEARCH_SNAPSHOT",
+                                                                     True))
     max_body_bytes: int = field(default_factory=lambda: _env_int("NDR_MAX_BODY_BYTES",
                                                                   1024 * 1024))
     secret_key_file: Path | None = None
