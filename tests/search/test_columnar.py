@@ -76,14 +76,20 @@ def _both_paths(backend, session: Session, query: SearchQuery):  # type: ignore[
     return sql, fast
 
 
-def test_columnar_counts_equal_sql_counts(backend_and_engine) -> None:  # type: ignore[no-untyped-def]
-    backend, engine = backend_and_engine
-    rng = random.Random(7)
+def _index_and_snapshot(backend, engine, docs: list[dict]) -> None:  # type: ignore[no-untyped-def]
+    """Commit `docs` to the index, then build the columnar snapshot from it."""
     with Session(engine.execution_options(write=True)) as session:
-        backend.index(session, [_document(i, rng) for i in range(300)])
+        backend.index(session, docs)
         session.commit()
     with Session(engine) as session:
         backend.columnar.rebuild(session)
+
+
+def test_columnar_counts_equal_sql_counts(backend_and_engine) -> None:  # type: ignore[no-untyped-def]
+    backend, engine = backend_and_engine
+    rng = random.Random(7)
+    _index_and_snapshot(backend, engine, [_document(i, rng) for i in range(300)])
+    with Session(engine) as session:
         for query in QUERIES:
             sql, fast = _both_paths(backend, session, query)
             assert fast.total == sql.total, query
@@ -106,11 +112,8 @@ def test_columnar_counts_equal_sql_counts(backend_and_engine) -> None:  # type: 
 def test_a_rolled_back_write_is_not_counted(backend_and_engine) -> None:  # type: ignore[no-untyped-def]
     backend, engine = backend_and_engine
     rng = random.Random(3)
-    with Session(engine.execution_options(write=True)) as session:
-        backend.index(session, [_document(i, rng) for i in range(50)])
-        session.commit()
+    _index_and_snapshot(backend, engine, [_document(i, rng) for i in range(50)])
     with Session(engine) as session:
-        backend.columnar.rebuild(session)
         before = backend.search(session, SearchQuery(facets=("format",))).total
     with Session(engine.execution_options(write=True)) as session:
         backend.index(session, [dict(_document(999, rng), state="published",
@@ -125,11 +128,8 @@ def test_snapshot_pages_equal_sql_pages_and_cursors_interoperate(backend_and_eng
     from either path continues on the other."""
     backend, engine = backend_and_engine
     rng = random.Random(11)
-    with Session(engine.execution_options(write=True)) as session:
-        backend.index(session, [_document(i, rng) for i in range(120)])
-        session.commit()
+    _index_and_snapshot(backend, engine, [_document(i, rng) for i in range(120)])
     with Session(engine) as session:
-        backend.columnar.rebuild(session)
         for sort in ("-modified", "modified"):
             for filters in ({}, {"publisher": ["mot"]}):
                 query = SearchQuery(sort=sort, filters=filters, limit=7)
