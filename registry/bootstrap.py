@@ -54,18 +54,12 @@ def build_state(settings: Settings, *, database: Database | None = None) -> Regi
     return RegistryState(settings=settings, db=db, log=log, search=search)
 
 
-def anchor_config(settings: Settings):  # type: ignore[no-untyped-def]
-    from anchoring.anchor_backends import AnchorConfig
-
-    return AnchorConfig.from_env()
-
-
 def build_anchor_worker(state: RegistryState):  # type: ignore[no-untyped-def]
     """The anchor worker for the configured backend (local journal, EVM or ChainMaker)."""
-    from anchoring.anchor_backends import make_anchor_backend
+    from anchoring.anchor_backends import AnchorConfig, make_anchor_backend
     from anchoring.anchor_worker import AnchorWorker
 
-    config = anchor_config(state.settings)
+    config = AnchorConfig.from_env()
     backend = make_anchor_backend(config, write_session_factory=state.db.write,
                                   var_dir=state.settings.var_dir)
     return AnchorWorker(state.db.write, state.log.latest_checkpoint, backend,

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
 from registry.datasets import actions
-from registry.datasets.listing import query_from_args, run_search
+from registry.datasets.listing import indexed_versions, query_from_args, run_search
 from registry.datasets.models import Dataset, DatasetVersion, State, Visibility
 from registry.http import bounded_int, current_principal, registry_state
 from registry.organizations.actions import organization_list, published_counts
@@ -184,20 +184,11 @@ def package_dict(dataset: Dataset, version: DatasetVersion,
 
 
 def _packages(session: Any, ids: list[str]) -> list[dict[str, Any]]:
-    datasets = {d.id: d for d in session.scalars(select(Dataset).where(Dataset.id.in_(ids)))}
+    pairs = indexed_versions(session, ids)
     orgs = {o.id: o for o in session.scalars(select(Organization).where(
-        Organization.id.in_({d.organization_id for d in datasets.values()})))}
-    out = []
-    for dataset_id in ids:
-        dataset = datasets.get(dataset_id)
-        if dataset is None:
-            continue
-        version = session.get(DatasetVersion, (dataset.id,
-                                               dataset.released_version or
-                                               dataset.current_version))
-        if version is not None:
-            out.append(package_dict(dataset, version, orgs.get(dataset.organization_id)))
-    return out
+        Organization.id.in_({d.organization_id for d, _ in pairs})))}
+    return [package_dict(dataset, version, orgs.get(dataset.organization_id))
+            for dataset, version in pairs]
 
 
 @ckan_blueprint.route("/package_search", methods=["GET", "POST"])

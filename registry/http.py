@@ -10,7 +10,7 @@ from werkzeug.exceptions import HTTPException
 
 from registry.auth.principal import Principal
 from registry.auth.tokens import authenticate_token
-from registry.datasets.validation import unpaired_surrogate_errors
+from registry.datasets.validation import unstorable_text_errors
 from registry.problems import FieldError, Problem, bad_request, unauthorized, validation_failed
 from registry.state import RegistryState
 
@@ -68,7 +68,7 @@ def json_body() -> Any:
                           errors=[FieldError(f"{exc.msg} (line {exc.lineno}, column "
                                              f"{exc.colno})", "")],
                           slug="malformed-json") from None
-    unstorable = unpaired_surrogate_errors(value)
+    unstorable = unstorable_text_errors(value)
     if unstorable:
         raise validation_failed(unstorable)
     return value

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sqlalchemy import text
+from sqlalchemy import bindparam, text
 from sqlalchemy.orm import Session
 
 from search.documents import FACET_FIELDS, SearchQuery, issued_key, modified_key
@@ -165,20 +165,29 @@ def build_snapshot(session: Session) -> Snapshot:
                     modified=modified, issued=issued, fields=fields)
 
 
-def _overlay_doc(session: Session, doc_id: int) -> OverlayDoc | None:
-    row = session.execute(text("SELECT state, visibility, organization_id, modified_key, "
-                               "issued_key FROM search_document WHERE doc_id = :d"),
-                          {"d": doc_id}).first()
-    if row is None:
-        return None
-    facets: dict[str, list[str]] = {}
-    for name, value in session.execute(
-            text("SELECT field, value FROM search_facet WHERE doc_id = :d"), {"d": doc_id}):
-        facets.setdefault(name, []).append(value)
-    return OverlayDoc(state=_STATES.get(row[0], 0), public=row[1] == "public",
-                      organization_id=row[2], modified=stamp_of_modified_key(row[3]),
-                      issued=_day(row[4]),
-                      facets=facets)
+_OVERLAY_CHUNK = 500  # doc ids per IN list (well under SQLite's bound-parameter limit)
+_CHANGED_DOCUMENTS = text(
+    "SELECT doc_id, state, visibility, organization_id, modified_key, issued_key "
+    "FROM search_document WHERE doc_id IN :ids").bindparams(bindparam("ids", expanding=True))
+_CHANGED_FACETS = text(
+    "SELECT doc_id, field, value FROM search_facet WHERE doc_id IN :ids"
+).bindparams(bindparam("ids", expanding=True))
+
+
+def _overlay_docs(session: Session, doc_ids: list[int]) -> dict[int, OverlayDoc | None]:
+    """The current state of changed documents (None: removed), two queries per chunk."""
+    found: dict[int, OverlayDoc | None] = dict.fromkeys(doc_ids)
+    for start in range(0, len(doc_ids), _OVERLAY_CHUNK):
+        chunk = {"ids": doc_ids[start:start + _OVERLAY_CHUNK]}
+        for doc_id, st, visibility, org, mod, iss in session.execute(_CHANGED_DOCUMENTS, chunk):
+            found[int(doc_id)] = OverlayDoc(
+                state=_STATES.get(st, 0), public=visibility == "public", organization_id=org,
+                modified=stamp_of_modified_key(mod), issued=_day(iss), facets={})
+        for doc_id, name, value in session.execute(_CHANGED_FACETS, chunk):
+            doc = found.get(int(doc_id))
+            if doc is not None:
+                doc.facets.setdefault(name, []).append(value)
+    return found
 
 
 class ColumnarCounts:
@@ -214,8 +223,8 @@ class ColumnarCounts:
             {"a": snapshot.mark, "b": mark})]
         if len(snapshot.overlay) + len(changed) > OVERLAY_LIMIT:
             return False
+        snapshot.overlay.update(_overlay_docs(session, changed))
         for doc_id in changed:
-            snapshot.overlay[doc_id] = _overlay_doc(session, doc_id)
             if doc_id < snapshot.size:
                 snapshot.state[doc_id] = 0  # the array's copy is stale: counted via overlay
         snapshot.eligible_cache.clear()

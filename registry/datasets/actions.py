@@ -47,11 +47,6 @@ LOGGED_CHANGES = {Change.PUBLISHED, Change.UPDATED, Change.WITHDRAWN}
 DISCARDED = "dataset.discarded"
 
 
-class AppendedLeafLike(Protocol):
-    index: int
-    leaf_hash: bytes
-
-
 class LogLike(Protocol):
     def append(self, session: Session, entries: Any) -> list[Any]: ...
     def sign_receipt(self, index: int, leaf_hash: bytes, when: datetime) -> str: ...

@@ -9,7 +9,6 @@ the catalogue says, and `--repair` re-indexes exactly the differences.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import and_, func, select
@@ -19,6 +18,7 @@ from registry.datasets.actions import DISCARDED, version_metadata
 from registry.datasets.models import Dataset, DatasetVersion
 from registry.datasets.search_documents import search_document
 from registry.organizations.models import Organization
+from search.elasticsearch_backend import DriftReport
 
 BATCH = 1000
 
@@ -62,27 +62,16 @@ def documents(session: Session, dataset_ids: list[str] | None = None
                                   modified=version.created_at, ancestry=chain)
 
 
-@dataclass
-class Drift:
-    missing: list[str] = field(default_factory=list)
-    stale: list[str] = field(default_factory=list)
-    extra: list[str] = field(default_factory=list)
-
-    @property
-    def clean(self) -> bool:
-        return not (self.missing or self.stale or self.extra)
-
-
-def sql_drift(session: Session, backend: Any) -> Drift:
+def sql_drift(session: Session, backend: Any) -> DriftReport:
     """Differences between an in-database index and the catalogue."""
     indexed: dict[str, int] = backend.indexed_versions(session)
     wanted = indexable_versions(session)
-    return Drift(missing=sorted(set(wanted) - set(indexed)),
+    return DriftReport(missing=sorted(set(wanted) - set(indexed)),
                  stale=sorted(i for i in wanted if i in indexed and indexed[i] != wanted[i]),
                  extra=sorted(set(indexed) - set(wanted)))
 
 
-def sql_repair(session: Session, backend: Any, drift: Drift) -> int:
+def sql_repair(session: Session, backend: Any, drift: DriftReport) -> int:
     todo = drift.missing + drift.stale
     batch: list[dict[str, Any]] = []
     for doc in documents(session, todo):

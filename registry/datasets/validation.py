@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import re
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -99,7 +98,7 @@ def collect_errors(validator: Draft202012Validator, instance: Any,
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def unpaired_surrogate_errors(value: Any, pointer: str = "") -> list[FieldError]:
+def unstorable_text_errors(value: Any, pointer: str = "") -> list[FieldError]:
     """Text the registry cannot store: JSON may escape lone UTF-16 surrogates (\\udc92), which
     are not Unicode at all and cannot be canonicalised (RFC 8785), and U+0000, which
     PostgreSQL text cannot hold. Both are field errors, found before anything is written."""
@@ -117,16 +116,16 @@ def unpaired_surrogate_errors(value: Any, pointer: str = "") -> list[FieldError]
             if _SURROGATE.search(key) or "\x00" in key:
                 errors.append(FieldError("the field name contains an unpaired UTF-16 "
                                          "surrogate", child))
-            errors.extend(unpaired_surrogate_errors(item, child))
+            errors.extend(unstorable_text_errors(item, child))
         return errors
     if isinstance(value, list):
         return [e for i, item in enumerate(value)
-                for e in unpaired_surrogate_errors(item, f"{pointer}/{i}")]
+                for e in unstorable_text_errors(item, f"{pointer}/{i}")]
     return []
 
 
 def metadata_errors(metadata: Any, prefix: str = "/metadata") -> list[FieldError]:
-    return (unpaired_surrogate_errors(metadata, prefix)
+    return (unstorable_text_errors(metadata, prefix)
             or collect_errors(metadata_validator(), metadata, prefix))
 
 
@@ -138,11 +137,11 @@ def canonical_or_field_errors(metadata: Any, prefix: str = "/metadata") -> bytes
     try:
         canonical = canonical_metadata(metadata)
     except NotCanonicalisable:
-        errors = unpaired_surrogate_errors(metadata, prefix) or [
+        errors = unstorable_text_errors(metadata, prefix) or [
             FieldError("cannot be written as canonical JSON (RFC 8785)", prefix)]
         raise validation_failed(errors) from None
     if b"\\u0000" in canonical:  # canonical JSON escapes U+0000; PostgreSQL cannot store it
-        raise validation_failed(unpaired_surrogate_errors(metadata, prefix))
+        raise validation_failed(unstorable_text_errors(metadata, prefix))
     return canonical
 
 
@@ -153,10 +152,6 @@ def require_valid_metadata(metadata: Any, prefix: str = "/metadata") -> None:
 
 
 def require_valid_request(kind: str, body: Any) -> None:
-    errors = unpaired_surrogate_errors(body) or collect_errors(request_validator(kind), body)
+    errors = unstorable_text_errors(body) or collect_errors(request_validator(kind), body)
     if errors:
         raise validation_failed(errors)
-
-
-def schema_path(name: str) -> Path:
-    return SCHEMA_DIR / name
