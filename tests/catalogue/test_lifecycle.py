@@ -167,3 +167,17 @@ def test_proof_bundle_verifies_offline_and_tampering_fails(registry, tmp_path, c
     capsys.readouterr()
     assert auditor(["verify", str(path), "--key", key]) != 0
     assert "metadata" in capsys.readouterr().out.lower()
+
+
+def test_search_results_show_the_published_version_not_a_pending_draft(registry) -> None:  # type: ignore[no-untyped-def]
+    registry.org("mot")
+    editor = registry.auth(registry.token("mot"))
+    v1 = _publish(registry, editor, slug="published-one")
+    registry.client.patch(f"/api/v1/datasets/{v1['id']}", headers=editor, json={
+        "state": "draft", "metadata": {"title": {"zh": "尚未发布的草稿标题"}}})
+    for url in ("/api/v1/datasets?q=交通", "/api/3/action/package_search?q=交通"):
+        body = registry.client.get(url).get_json()
+        items = body["items"] if "items" in body else body["result"]["results"]
+        assert len(items) == 1
+        title = items[0]["title"]
+        assert (title["zh"] if isinstance(title, dict) else title) == "全国公路交通流量统计"
