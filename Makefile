@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-stamp
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: install run test test-slow lint bench node-deps browser translations clean
+.PHONY: install run test test-slow lint bench node-deps browser postgres translations clean
 
 install: $(STAMP) node-deps
 
@@ -40,15 +40,24 @@ browser:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
 	  >/dev/null; }
 
+# The tests start a throwaway PostgreSQL server of their own (tests/support/postgres_server.py);
+# this only makes sure Debian's server binaries are there. NDR_TEST_DATABASE_URL uses an existing
+# server instead.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  echo "installing Debian's postgresql for the database tests"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql) \
+	  >/dev/null; }
+
 run: install
 	$(BIN)/ndr init --demo
 	$(BIN)/gunicorn --config deploy/gunicorn.conf.py --bind $(HOST):$(PORT) "app:create_app()"
 
-test: install browser
+test: install browser postgres
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q -m "not slow"
 
-test-slow: install browser
+test-slow: install browser postgres
 	$(BIN)/pytest -q -m slow
 
 lint: install

@@ -1,8 +1,11 @@
-"""Shared fixtures: every database test runs on SQLite and on the real PostgreSQL server.
+"""Shared fixtures: every database test runs on SQLite and on a real PostgreSQL server.
 
-PostgreSQL tests each get a fresh database on 127.0.0.1:5432 (created and dropped here), so
-parallel runs and developers never collide. Under CI (CI=true) a missing PostgreSQL server
-fails the run instead of skipping: the issue requires the whole suite on both databases.
+PostgreSQL: the suite starts a throwaway server of its own (tests/support/postgres_server.py:
+its own data directory and port, trust auth on 127.0.0.1) the first time a test needs it, and
+stops it at the end. ``NDR_TEST_DATABASE_URL`` (an admin URL such as
+``postgresql://postgres@127.0.0.1:5432/postgres``) uses an existing server instead. Each test
+gets a fresh database, created and dropped here. Under CI (CI=true) a PostgreSQL that cannot
+start fails the run instead of skipping: the suite runs on both databases.
 """
 
 from __future__ import annotations
@@ -13,22 +16,7 @@ from collections.abc import Iterator
 
 import pytest
 
-PG_ADMIN_DSN = os.environ.get("NDR_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/test")
-
-
-def _pg_available() -> str | None:
-    try:
-        import psycopg
-    except ImportError:
-        return "psycopg is not installed"
-    try:
-        with psycopg.connect(PG_ADMIN_DSN, connect_timeout=3):
-            return None
-    except Exception as exc:
-        return f"PostgreSQL not reachable at {PG_ADMIN_DSN}: {exc}"
-
-
-_PG_PROBLEM = _pg_available()
+from tests.support.postgres_server import PostgresServer, PostgresUnavailable
 
 
 def _backends() -> list[str]:
@@ -36,13 +24,34 @@ def _backends() -> list[str]:
     return [b.strip() for b in wanted if b.strip()]
 
 
+def _unavailable(reason: str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(f"PostgreSQL is required under CI: {reason}")
+    pytest.skip(reason)
+
+
 @pytest.fixture(scope="session")
-def postgres_admin_dsn() -> str:
-    if _PG_PROBLEM:
-        if os.environ.get("CI"):
-            pytest.fail(_PG_PROBLEM)
-        pytest.skip(_PG_PROBLEM)
-    return PG_ADMIN_DSN
+def postgres_admin_dsn() -> Iterator[str]:
+    """An admin URL of a PostgreSQL server: the configured one, else one started here."""
+    configured = os.environ.get("NDR_TEST_DATABASE_URL") or os.environ.get("NDR_TEST_PG_ADMIN")
+    if configured:
+        try:
+            import psycopg
+
+            with psycopg.connect(configured, connect_timeout=5):
+                pass
+        except Exception as exc:
+            _unavailable(f"NDR_TEST_DATABASE_URL={configured} is not reachable: {exc}")
+        yield configured
+        return
+    try:
+        server = PostgresServer().start()
+    except PostgresUnavailable as exc:
+        _unavailable(str(exc))
+    try:
+        yield server.admin_url
+    finally:
+        server.stop()
 
 
 def create_postgres_database(admin_dsn: str) -> tuple[str, str]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import insert, or_, select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from registry.auth.principal import Principal, require_role
@@ -40,6 +40,7 @@ from registry.problems import (
     conflict,
     not_found,
     precondition_failed,
+    validation_failed,
 )
 from registry.timefmt import rfc3339, utc_now
 
@@ -96,11 +97,30 @@ class Recorded:
 # ---------------------------------------------------------------- reading
 
 
+ID_SHAPE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
+                      r"[0-9a-fA-F]{12}$")
+
+
+def looks_like_id(ref: str) -> bool:
+    """Dataset ids are UUIDs; a slug of that shape could shadow another dataset's id."""
+    return bool(ID_SHAPE.match(ref))
+
+
 def find_dataset(session: Session, ref: str, *, for_update: bool = False) -> Dataset | None:
-    query = select(Dataset).where(or_(Dataset.id == ref, Dataset.slug == ref))
-    if for_update:
-        query = query.with_for_update()
-    return session.scalar(query)
+    """By id, then by slug — never "either" in one query, where the database picks the row.
+
+    An id-shaped reference is only ever an id, so no slug can take over another dataset's URL.
+    """
+    for column in (Dataset.id, Dataset.slug):
+        if column is Dataset.slug and looks_like_id(ref):
+            return None
+        query = select(Dataset).where(column == ref)
+        if for_update:
+            query = query.with_for_update()
+        dataset = session.scalar(query)
+        if dataset is not None:
+            return dataset
+    return None
 
 
 def is_member(principal: Principal | None, dataset: Dataset) -> bool:
@@ -216,7 +236,15 @@ def slug_base(metadata: dict[str, Any], fallback: str) -> str:
     title = metadata.get("title", {})
     text = (title.get("en") or fallback or "").lower()
     base = _NON_SLUG.sub("-", text).strip("-")[:80].strip("-")
+    if looks_like_id(base):  # an English title that is itself a UUID
+        base = f"dataset-{base}"
     return base or "dataset"
+
+
+def require_slug_not_id_shaped(slug: str) -> None:
+    if looks_like_id(slug):
+        raise validation_failed([FieldError(
+            "must not look like a dataset id (the 8-4-4-4-12 form of a UUID)", "/slug")])
 
 
 def unique_slugs(session: Session, wanted: list[tuple[str, str]]) -> list[str]:
@@ -378,6 +406,7 @@ def dataset_create(session: Session, services: Services, principal: Principal | 
     dataset_id = str(uuid.uuid4())
     if body.get("slug"):
         slug = body["slug"]
+        require_slug_not_id_shaped(slug)
         require_free_slug(session, slug)
     else:
         slug = unique_slugs(session, [(slug_base(body["metadata"], ""), dataset_id)])[0]
@@ -420,6 +449,7 @@ def dataset_patch(session: Session, services: Services, principal: Principal | N
     require_valid_metadata(metadata)
     slug = body.get("slug", dataset.slug)
     if slug != dataset.slug:
+        require_slug_not_id_shaped(slug)
         require_free_slug(session, slug, dataset.id)
     visibility = Visibility(body.get("visibility", latest.visibility))
     if "state" in body:
