@@ -19,7 +19,7 @@ from werkzeug.datastructures import MultiDict
 from registry.datasets import actions
 from registry.datasets.listing import indexed_versions, query_from_args, run_search
 from registry.datasets.models import Dataset, DatasetVersion, State, Visibility
-from registry.http import bounded_int, current_principal, registry_state
+from registry.http import bounded_int, current_principal, parse_json_text, registry_state
 from registry.organizations.actions import organization_list, published_counts
 from registry.organizations.models import Organization
 from registry.problems import Problem
@@ -79,9 +79,10 @@ def _params() -> MultiDict[str, str]:
     params: MultiDict[str, str] = MultiDict(request.args)
     if request.method == "POST" and request.get_data(cache=True):
         try:
-            body = json.loads(request.get_data(cache=True))
-        except (ValueError, UnicodeDecodeError):
-            raise CkanError(400, "Validation Error", "the body is not JSON") from None
+            body = parse_json_text(request.get_data(cache=True))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise CkanError(400, "Validation Error", f"the body is not acceptable JSON: {exc}"
+                            ) from None
         if not isinstance(body, dict):
             raise CkanError(400, "Validation Error", "the body must be a JSON object")
         for key, value in body.items():
@@ -120,7 +121,7 @@ def _facet_fields(params: MultiDict[str, str]) -> list[str]:
     if not raw:
         return []
     try:
-        names = json.loads(raw)
+        names = parse_json_text(raw)
     except ValueError:
         names = [raw]
     if not isinstance(names, list):

@@ -44,6 +44,65 @@ def http_exception_as_problem(exc: HTTPException) -> Response:
     return response
 
 
+MAX_JSON_DEPTH = 32       # a dataset entry nests 4 deep; 32 leaves room and stops stack games
+MAX_JSON_NUMBER_CHARS = 40  # longer than any 64-bit integer or double needs
+
+
+class JsonTooComplex(ValueError):
+    """Valid JSON the registry refuses to handle: nested too deeply, a number too long, or a
+    non-standard constant (NaN, Infinity). Said in words for the client."""
+
+
+def _parse_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_JSON_NUMBER_CHARS:
+        raise JsonTooComplex(f"a number has {len(text)} digits (at most "
+                             f"{MAX_JSON_NUMBER_CHARS} are accepted)")
+    return int(text)
+
+
+def _parse_float(text: str) -> float:
+    if len(text) > MAX_JSON_NUMBER_CHARS:
+        raise JsonTooComplex(f"a number has {len(text)} characters (at most "
+                             f"{MAX_JSON_NUMBER_CHARS} are accepted)")
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise JsonTooComplex(f"the number {text[:20]} is out of range")
+    return value
+
+
+def _refuse_constant(name: str) -> Any:
+    raise JsonTooComplex(f"{name} is not a JSON number")
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of parsed JSON, walked with an explicit stack (no recursion)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            if depth > MAX_JSON_DEPTH:
+                return depth
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def parse_json_text(text: str | bytes) -> Any:
+    """JSON from a client, refusing what would crash or stall later code: nesting deeper than
+    MAX_JSON_DEPTH (Python's parser and every recursive walker after it would hit the recursion
+    limit: a 500), numbers with thousands of digits (int() refuses over 4300 digits, and big
+    ones are slow to convert), NaN and Infinity. Raises JsonTooComplex or JSONDecodeError."""
+    try:
+        value = json.loads(text, parse_int=_parse_int, parse_float=_parse_float,
+                           parse_constant=_refuse_constant)
+    except RecursionError:
+        raise JsonTooComplex(f"it is nested deeper than {MAX_JSON_DEPTH} levels") from None
+    if _depth(value) > MAX_JSON_DEPTH:
+        raise JsonTooComplex(f"it is nested deeper than {MAX_JSON_DEPTH} levels")
+    return value
+
+
 def json_body() -> Any:
     """The request body as JSON, with malformed bodies reported precisely (400)."""
     content_type = (request.mimetype or "").lower()
@@ -62,7 +121,10 @@ def json_body() -> Any:
                           errors=[FieldError(f"invalid UTF-8 at byte {exc.start}", "")],
                           slug="invalid-utf8") from None
     try:
-        value = json.loads(text)
+        value = parse_json_text(text)
+    except JsonTooComplex as exc:
+        raise bad_request(f"the body is not acceptable JSON: {exc}",
+                          errors=[FieldError(str(exc), "")], slug="json-too-complex") from None
     except json.JSONDecodeError as exc:
         raise bad_request(f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
                           errors=[FieldError(f"{exc.msg} (line {exc.lineno}, column "
