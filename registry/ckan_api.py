@@ -17,6 +17,7 @@ from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
 from registry.datasets import actions
+from registry.datasets.field_rules import safe_link
 from registry.datasets.listing import indexed_versions, query_from_args, run_search
 from registry.datasets.models import Dataset, DatasetVersion, State, Visibility
 from registry.http import bounded_int, current_principal, parse_json_text, registry_state
@@ -146,7 +147,9 @@ def package_dict(dataset: Dataset, version: DatasetVersion,
             "id": f"{dataset.id}-{n}", "package_id": dataset.id, "position": n,
             "name": dist.get("title") or dist.get("format") or f"resource {n + 1}",
             "description": dist.get("description", ""),
-            "url": dist.get("download_url") or dist.get("access_url"),
+            # only web addresses leave as links (entries logged before the rule included)
+            "url": safe_link(dist.get("download_url")) or safe_link(dist.get("access_url"))
+            or "",
             "format": dist.get("format", ""), "mimetype": dist.get("media_type"),
             "size": dist.get("byte_size"),
             "hash": ("sha256:" + dist["checksum"]["value"]) if dist.get("checksum") else "",
@@ -170,7 +173,7 @@ def package_dict(dataset: Dataset, version: DatasetVersion,
         "id": dataset.id, "name": version.slug, "type": "dataset",
         "title": title.get("zh") or title.get("en") or version.slug,
         "notes": description.get("zh") or description.get("en") or "",
-        "url": metadata.get("landing_page", ""), "version": str(version.version),
+        "url": safe_link(metadata.get("landing_page")) or "", "version": str(version.version),
         "state": "deleted" if version.state == State.WITHDRAWN else "active",
         "private": version.visibility == Visibility.GOVERNMENT,
         "metadata_created": rfc3339(dataset.created_at),

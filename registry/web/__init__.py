@@ -17,6 +17,7 @@ from flask_babel import format_datetime, get_locale
 from flask_wtf.csrf import generate_csrf
 from werkzeug.exceptions import HTTPException
 
+from registry.datasets.field_rules import safe_link
 from registry.problems import Problem
 from registry.web import vocabulary
 from registry.web.audit import audit
@@ -88,7 +89,8 @@ def _human_size(size: Any) -> str:
 def _register_template_helpers(app: Flask) -> None:
     app.jinja_env.filters.update(
         markdown=render_markdown, highlight=safe_highlight, json_ld=json_ld,
-        human_size=_human_size, datetime=lambda value: format_datetime(value, "medium"))
+        human_size=_human_size, safe_link=safe_link,
+        datetime=lambda value: format_datetime(value, "medium"))
     app.jinja_env.policies["json.dumps_kwargs"] = {"ensure_ascii": False, "sort_keys": True}
 
     @app.context_processor
