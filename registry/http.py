@@ -9,7 +9,7 @@ from flask import Response, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
 from registry.auth.principal import Principal
-from registry.auth.tokens import authenticate_token
+from registry.auth.tokens import TOKEN_PREFIX, authenticate_token
 from registry.datasets.validation import unstorable_text_errors
 from registry.problems import FieldError, Problem, bad_request, unauthorized, validation_failed
 from registry.state import RegistryState
@@ -154,6 +154,28 @@ def current_principal() -> Principal | None:
         principal = getattr(g, "session_principal", None)
     g.principal = principal
     return principal
+
+
+QUERY_TOKEN_NAMES = frozenset({"access_token", "token", "api_key", "apikey", "key", "bearer",
+                               "auth", "authorization"})
+
+
+def refuse_tokens_in_query() -> Response | None:
+    """Before every request: a token in the query string is refused (400), never used.
+
+    URLs end up in access logs, proxy logs, browser history and Referer headers, so a token
+    there is as good as published (F12). The access log also redacts such parameters
+    (registry.access_log), since even a refused request is logged."""
+    named = [name for name in request.args
+             if name.lower() in QUERY_TOKEN_NAMES
+             or any(value.startswith(TOKEN_PREFIX) for value in request.args.getlist(name))]
+    if not named:
+        return None
+    return problem_response(bad_request(
+        "tokens are not accepted in the URL; send 'Authorization: Bearer <token>' instead "
+        "(a URL is written to logs and history). If a token was sent this way, revoke it.",
+        errors=[FieldError("must not carry a token; use the Authorization header", name=n)
+                for n in named]))
 
 
 BIGINT_MAX = 2**63 - 1  # the largest integer either database stores
