@@ -64,6 +64,25 @@ def check_secret_files(settings: Settings) -> None:
             require_private(path)
 
 
+def prepare_secrets(settings: Settings) -> None:
+    """Create the lazily made secrets now, once (gunicorn's master calls this before forking
+    workers), and check every secret file's mode. The log signing key is not made here: it
+    comes from `ndr init`, and a missing one is reported by the workers (NotInitialised)."""
+    import secrets
+
+    from anchoring.private_files import create_or_load
+
+    create_or_load(Path(settings.secret_key_file or settings.var_dir / "session-secret.key"),
+                   lambda: secrets.token_hex(32).encode() + b"\n")
+    if settings.anchor_backend == "local":
+        from anchoring.anchor_backends.local_journal import load_journal_key
+
+        load_journal_key(os.environ.get("NDR_ANCHOR_JOURNAL_KEY_FILE")
+                         or settings.var_dir / "anchor-journal.key")
+    check_secret_files(settings)
+    private_database_files(settings.database_url)
+
+
 SQLITE_FILE_SUFFIXES = ("", "-wal", "-shm", "-journal")
 
 
