@@ -5,6 +5,8 @@ Shared by `create_app()` and the CLI so both see exactly the same registry.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -13,6 +15,7 @@ from typing import Any
 from anchoring.keys import create_key_file, load_key_file, load_key_from_env
 from anchoring.log_store import TransparencyLog
 from anchoring.note import NoteSigner
+from anchoring.private_files import SecretFileError, require_private
 from registry.config import Settings
 from registry.database import Database
 from registry.state import RegistryState
@@ -44,7 +47,79 @@ def ensure_signing_key(settings: Settings) -> tuple[NoteSigner, bool]:
     return load_signer(settings), False
 
 
+def secret_files(settings: Settings) -> list[Path]:
+    """Every file whose content is a secret: log signing key, session secret, anchor journal
+    key, EVM submitter key (those configured or at their default place)."""
+    candidates = [settings.log_key_file, settings.secret_key_file,
+                  os.environ.get("NDR_ANCHOR_JOURNAL_KEY_FILE"),
+                  os.environ.get("NDR_EVM_KEY_FILE")]
+    return [Path(c) for c in candidates if c]
+
+
+def check_secret_files(settings: Settings) -> None:
+    """At start: refuse to run when any existing secret file is readable by group or others
+    (F8). A 0644 session secret lets every local user forge any officer's session."""
+    for path in secret_files(settings):
+        if path.exists():
+            require_private(path)
+
+
+def prepare_secrets(settings: Settings) -> None:
+    """Create the lazily made secrets now, once (gunicorn's master calls this before forking
+    workers), and check every secret file's mode. The log signing key is not made here: it
+    comes from `ndr init`, and a missing one is reported by the workers (NotInitialised)."""
+    import secrets
+
+    from anchoring.private_files import create_or_load
+
+    create_or_load(Path(settings.secret_key_file or settings.var_dir / "session-secret.key"),
+                   lambda: secrets.token_hex(32).encode() + b"\n")
+    if settings.anchor_backend == "local":
+        from anchoring.anchor_backends.local_journal import load_journal_key
+
+        load_journal_key(os.environ.get("NDR_ANCHOR_JOURNAL_KEY_FILE")
+                         or settings.var_dir / "anchor-journal.key")
+    check_secret_files(settings)
+    private_database_files(settings.database_url)
+
+
+SQLITE_FILE_SUFFIXES = ("", "-wal", "-shm", "-journal")
+
+
+def sqlite_path(database_url: str) -> Path | None:
+    """The file of a SQLite URL (None for PostgreSQL and in-memory databases)."""
+    if not database_url.startswith("sqlite:///"):
+        return None
+    path = database_url.removeprefix("sqlite:///").split("?", 1)[0]
+    return Path(path) if path and path != ":memory:" else None
+
+
+def private_database_files(database_url: str) -> None:
+    """The SQLite database and its -wal/-shm/-journal files are 0600 (F16): the catalogue holds
+    government-only entries and password hashes. The main file is created 0600 before SQLite
+    opens it (SQLite gives its -wal and -shm files the main file's mode), and files left 0644
+    by an older release are tightened."""
+    main = sqlite_path(database_url)
+    if main is None:
+        return
+    main.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(main, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    for suffix in SQLITE_FILE_SUFFIXES:
+        path = main.with_name(main.name + suffix)
+        try:
+            if os.stat(path).st_mode & 0o077:
+                os.chmod(path, 0o600)
+        except FileNotFoundError:
+            continue
+        except PermissionError as exc:
+            raise SecretFileError(f"{path} is readable by group or others and this user "
+                                  f"cannot change that ({exc}); run: chmod 600 {path}") from None
+
+
 def build_state(settings: Settings, *, database: Database | None = None) -> RegistryState:
+    check_secret_files(settings)
+    private_database_files(settings.database_url)
     db = database or Database(settings.database_url)
     signer = load_signer(settings)
     log = TransparencyLog(settings.log_origin, signer)

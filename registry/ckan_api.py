@@ -17,9 +17,10 @@ from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
 from registry.datasets import actions
+from registry.datasets.field_rules import safe_link
 from registry.datasets.listing import indexed_versions, query_from_args, run_search
 from registry.datasets.models import Dataset, DatasetVersion, State, Visibility
-from registry.http import bounded_int, current_principal, registry_state
+from registry.http import bounded_int, current_principal, parse_json_text, registry_state
 from registry.organizations.actions import organization_list, published_counts
 from registry.organizations.models import Organization
 from registry.problems import Problem
@@ -79,9 +80,10 @@ def _params() -> MultiDict[str, str]:
     params: MultiDict[str, str] = MultiDict(request.args)
     if request.method == "POST" and request.get_data(cache=True):
         try:
-            body = json.loads(request.get_data(cache=True))
-        except (ValueError, UnicodeDecodeError):
-            raise CkanError(400, "Validation Error", "the body is not JSON") from None
+            body = parse_json_text(request.get_data(cache=True))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise CkanError(400, "Validation Error", f"the body is not acceptable JSON: {exc}"
+                            ) from None
         if not isinstance(body, dict):
             raise CkanError(400, "Validation Error", "the body must be a JSON object")
         for key, value in body.items():
@@ -120,7 +122,7 @@ def _facet_fields(params: MultiDict[str, str]) -> list[str]:
     if not raw:
         return []
     try:
-        names = json.loads(raw)
+        names = parse_json_text(raw)
     except ValueError:
         names = [raw]
     if not isinstance(names, list):
@@ -145,7 +147,9 @@ def package_dict(dataset: Dataset, version: DatasetVersion,
             "id": f"{dataset.id}-{n}", "package_id": dataset.id, "position": n,
             "name": dist.get("title") or dist.get("format") or f"resource {n + 1}",
             "description": dist.get("description", ""),
-            "url": dist.get("download_url") or dist.get("access_url"),
+            # only web addresses leave as links (entries logged before the rule included)
+            "url": safe_link(dist.get("download_url")) or safe_link(dist.get("access_url"))
+            or "",
             "format": dist.get("format", ""), "mimetype": dist.get("media_type"),
             "size": dist.get("byte_size"),
             "hash": ("sha256:" + dist["checksum"]["value"]) if dist.get("checksum") else "",
@@ -169,7 +173,7 @@ def package_dict(dataset: Dataset, version: DatasetVersion,
         "id": dataset.id, "name": version.slug, "type": "dataset",
         "title": title.get("zh") or title.get("en") or version.slug,
         "notes": description.get("zh") or description.get("en") or "",
-        "url": metadata.get("landing_page", ""), "version": str(version.version),
+        "url": safe_link(metadata.get("landing_page")) or "", "version": str(version.version),
         "state": "deleted" if version.state == State.WITHDRAWN else "active",
         "private": version.visibility == Visibility.GOVERNMENT,
         "metadata_created": rfc3339(dataset.created_at),

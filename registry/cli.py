@@ -77,13 +77,14 @@ def cli() -> None:
 @click.option("--demo/--no-demo", default=False, help="Load the small demo catalogue.")
 @_fail_on_problem
 def init_command(demo: bool) -> None:
-    from registry.bootstrap import ensure_signing_key
+    from registry.bootstrap import ensure_signing_key, private_database_files
     from registry.database import Database
     from registry.migrate import upgrade_database
 
     settings = _settings()
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     signer, created = ensure_signing_key(settings)
+    private_database_files(settings.database_url)  # created 0600 before SQLite opens it
     db = Database(settings.database_url)
     upgrade_database(db.engine)
     click.echo(f"database ready: {db.engine.url.render_as_string(hide_password=True)}")
@@ -163,7 +164,8 @@ def token_group() -> None:
 @click.option("--role", default="editor",
               type=click.Choice(["member", "editor", "admin", "operator"]))
 @click.option("--name", default="cli token")
-@click.option("--expires-days", type=int, default=365, show_default=True)
+@click.option("--expires-days", type=click.IntRange(1, 365), default=365, show_default=True,
+              help="Days until the token expires (1-365; every token expires).")
 @_fail_on_problem
 def token_create(organization_id: str | None, role: str, name: str, expires_days: int) -> None:
     from registry.auth.tokens import issue_token

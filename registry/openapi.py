@@ -269,7 +269,8 @@ def openapi_document() -> dict[str, Any]:
                                         "organization": {"type": "string"},
                                         "role": {"enum": ["member", "editor", "admin",
                                                           "operator"]},
-                                        "expires_in_days": {"type": ["integer", "null"]}}}}}},
+                                        "expires_in_days": {"type": "integer", "minimum": 1,
+                                                            "maximum": 365}}}}}},
                      "responses": {"201": _json({"$ref": "#/components/schemas/Token"}),
                                    **_problems(400, 401, 403, 404, 413, 415, 422)}}},
         "/api/v1/tokens/{token_id}": {
