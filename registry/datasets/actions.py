@@ -30,6 +30,7 @@ from registry.datasets.canonical import (
 )
 from registry.datasets.merge_patch import merge_patch
 from registry.datasets.models import Change, Dataset, DatasetVersion, State, Visibility
+from registry.datasets.policy import DISCARDED, can_see_version, shown_version_number
 from registry.datasets.search_documents import search_document
 from registry.datasets.validation import require_valid_metadata, require_valid_request
 from registry.organizations.models import Organization, Role
@@ -45,7 +46,6 @@ from registry.problems import (
 from registry.timefmt import rfc3339, utc_now
 
 LOGGED_CHANGES = {Change.PUBLISHED, Change.UPDATED, Change.WITHDRAWN}
-DISCARDED = "dataset.discarded"
 
 
 class LogLike(Protocol):
@@ -123,23 +123,6 @@ def find_dataset(session: Session, ref: str, *, for_update: bool = False) -> Dat
     return None
 
 
-def is_member(principal: Principal | None, dataset: Dataset) -> bool:
-    return principal is not None and principal.has_role_in(dataset.organization_id, Role.MEMBER)
-
-
-def can_see(principal: Principal | None, dataset: Dataset, version: DatasetVersion) -> bool:
-    """Drafts: the organisation only. Government-only: any signed-in government user."""
-    if version.state == State.DRAFT or version.change == DISCARDED:
-        return is_member(principal, dataset)
-    if version.visibility == Visibility.GOVERNMENT:
-        return principal is not None
-    return True
-
-
-def visible_version_number(principal: Principal | None, dataset: Dataset) -> int | None:
-    return dataset.current_version if is_member(principal, dataset) else dataset.released_version
-
-
 MAX_VERSION = 2**31 - 1  # versions are 32-bit integers in the database
 
 
@@ -152,9 +135,9 @@ def get_version(session: Session, dataset: Dataset, number: int) -> DatasetVersi
 def dataset_show(session: Session, principal: Principal | None,
                  ref: str) -> tuple[Dataset, DatasetVersion]:
     dataset = find_dataset(session, ref)
-    number = visible_version_number(principal, dataset) if dataset else None
+    number = shown_version_number(principal, dataset) if dataset else None
     version = get_version(session, dataset, number) if dataset and number else None
-    if dataset is None or version is None or not can_see(principal, dataset, version):
+    if dataset is None or version is None or not can_see_version(principal, dataset, version):
         raise not_found(f"no dataset {ref!r}")
     return dataset, version
 
@@ -164,14 +147,14 @@ def dataset_versions(session: Session, principal: Principal | None,
     dataset, _ = dataset_show(session, principal, ref)
     rows = session.scalars(select(DatasetVersion).where(
         DatasetVersion.dataset_id == dataset.id).order_by(DatasetVersion.version))
-    return dataset, [v for v in rows if can_see(principal, dataset, v)]
+    return dataset, [v for v in rows if can_see_version(principal, dataset, v)]
 
 
 def dataset_version(session: Session, principal: Principal | None, ref: str,
                     number: int) -> tuple[Dataset, DatasetVersion]:
     dataset, _ = dataset_show(session, principal, ref)
     version = get_version(session, dataset, number)
-    if version is None or not can_see(principal, dataset, version):
+    if version is None or not can_see_version(principal, dataset, version):
         raise not_found(f"dataset {ref!r} has no version {number}")
     return dataset, version
 
@@ -433,7 +416,7 @@ def _writable_dataset(session: Session, principal: Principal | None, ref: str,
     if dataset is None:
         raise not_found(f"no dataset {ref!r}")
     latest = get_version(session, dataset, dataset.current_version)
-    if latest is None or not can_see(principal, dataset, latest):
+    if latest is None or not can_see_version(principal, dataset, latest):
         raise not_found(f"no dataset {ref!r}")
     require_role(principal, dataset.organization_id, Role.EDITOR)
     check_if_match(if_match, dataset)

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from registry.auth.principal import require_signed_in
-from registry.datasets import actions
+from registry.datasets import actions, policy
 from registry.datasets.listing import search_datasets
 from registry.datasets.models import IdempotencyRecord
 from registry.http import (
@@ -91,7 +91,7 @@ def show_dataset(ref: str) -> Response:
     principal = current_principal()
     with registry_state().db.read() as session:
         dataset, version = actions.dataset_show(session, principal, ref)
-        latest = actions.visible_version_number(principal, dataset)
+        latest = policy.shown_version_number(principal, dataset)
         body = actions.version_json(dataset, version, latest_visible=latest)
     return json_response(body, headers={"ETag": actions.etag_for(version)})
 
@@ -150,7 +150,7 @@ def show_version(ref: str, number: int) -> Response:
     principal = current_principal()
     with registry_state().db.read() as session:
         dataset, version = actions.dataset_version(session, principal, ref, number)
-        latest = actions.visible_version_number(principal, dataset)
+        latest = policy.shown_version_number(principal, dataset)
         body = actions.version_json(dataset, version, latest_visible=latest)
     return json_response(body, headers={"ETag": actions.etag_for(version)})
 
