@@ -19,6 +19,7 @@ from anchoring.log_store import TransparencyLog
 from anchoring.note import NoteSigner
 from registry.config import Settings
 from registry.database import Database
+from registry.datasets.sequencer import PublishSequencer, sqlite_lock_file
 from registry.state import RegistryState
 from search import make_backend
 
@@ -58,7 +59,12 @@ def build_state(settings: Settings, *, database: Database | None = None) -> Regi
     if settings.search_snapshot and hasattr(search, "attach_session_factory"):
         # The columnar snapshot (fast counts and facets) reads several tables: one snapshot.
         search.attach_session_factory(lambda: consistent_read(db))
-    return RegistryState(settings=settings, db=db, log=log, search=search)
+    state = RegistryState(settings=settings, db=db, log=log, search=search)
+    if settings.publish_batch:
+        state.sequencer = PublishSequencer(
+            db, state.services, max_batch=settings.publish_batch_size,
+            linger=settings.publish_linger_ms / 1000, lock_file=sqlite_lock_file(db))
+    return state
 
 
 def build_anchor_worker(state: RegistryState):  # type: ignore[no-untyped-def]
