@@ -6,11 +6,15 @@ Shared by `create_app()` and the CLI so both see exactly the same registry.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy.orm import Session
 
 from anchoring.keys import create_key_file, load_key_file, load_key_from_env
 from anchoring.log_store import TransparencyLog
@@ -18,8 +22,11 @@ from anchoring.note import NoteSigner
 from anchoring.private_files import SecretFileError, require_private
 from registry.config import Settings
 from registry.database import Database
+from registry.datasets.sequencer import PublishSequencer, sqlite_lock_file
 from registry.state import RegistryState
 from search import make_backend
+
+log = logging.getLogger(__name__)
 
 
 class NotInitialised(RuntimeError):
@@ -125,8 +132,14 @@ def build_state(settings: Settings, *, database: Database | None = None) -> Regi
     log = TransparencyLog(settings.log_origin, signer)
     search = make_backend(settings.search_backend, elasticsearch_url=settings.elasticsearch_url)
     if settings.search_snapshot and hasattr(search, "attach_session_factory"):
-        search.attach_session_factory(db.read)  # columnar snapshot for fast counts and facets
-    return RegistryState(settings=settings, db=db, log=log, search=search)
+        # The columnar snapshot (fast counts and facets) reads several tables: one snapshot.
+        search.attach_session_factory(lambda: consistent_read(db))
+    state = RegistryState(settings=settings, db=db, log=log, search=search)
+    if settings.publish_batch:
+        state.sequencer = PublishSequencer(
+            db, state.services, max_batch=settings.publish_batch_size,
+            linger=settings.publish_linger_ms / 1000, lock_file=sqlite_lock_file(db))
+    return state
 
 
 def build_anchor_worker(state: RegistryState):  # type: ignore[no-untyped-def]
@@ -167,16 +180,41 @@ def _outbox_loop(state: RegistryState, stop: threading.Event) -> None:
                       index_prefix=state.search.index_prefix, stop=stop)
 
 
+@contextmanager
+def consistent_read(db: Database) -> Iterator[Session]:
+    """A read session whose statements all see one snapshot of the database.
+
+    PostgreSQL's default READ COMMITTED takes a new snapshot per statement, so a reader of
+    several tables (the columnar search snapshot: the high-water mark, the documents, then
+    the facets) sees rows committed between its statements and disagrees with itself; under
+    write load that crashed the warm-up thread (F18). REPEATABLE READ gives the whole
+    transaction one snapshot, and a read-only one never conflicts. A SQLite read transaction
+    in WAL mode already reads one snapshot.
+    """
+    if db.is_sqlite:
+        with db.read() as session:
+            yield session
+        return
+    engine = db.engine.execution_options(isolation_level="REPEATABLE READ",
+                                         postgresql_readonly=True)
+    with Session(bind=engine, expire_on_commit=False) as session:
+        yield session
+
+
 def warm_up_search(state: RegistryState) -> None:
     """Load jieba's dictionary and build the columnar search snapshot before the first user
-    asks (each costs a second or more on a large catalogue)."""
+    asks (each costs a second or more on a large catalogue). A failure only costs speed
+    (searches count with SQL until a later rebuild), so it is logged, not raised."""
     from search.analysis import warm_up
 
-    warm_up()
-    columnar = getattr(state.search, "columnar", None)
-    if columnar is not None and state.settings.search_snapshot:
-        with state.db.read() as session:
-            columnar.rebuild(session)
+    try:
+        warm_up()
+        columnar = getattr(state.search, "columnar", None)
+        if columnar is not None and state.settings.search_snapshot:
+            with consistent_read(state.db) as session:
+                columnar.rebuild(session)
+    except Exception:
+        log.exception("search warm-up failed; counting with SQL until the next rebuild")
 
 
 def start_background(state: RegistryState) -> None:

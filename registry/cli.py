@@ -144,11 +144,12 @@ def org_create(org_id: str, name_zh: str | None, name_en: str | None, kind: str,
 
 @org_group.command("list")
 def org_list() -> None:
-    from registry.organizations.actions import organization_list, published_counts
+    from registry.datasets.policy import organization_counts
+    from registry.organizations.actions import organization_list
 
     state = _state()
     with state.db.read() as session:
-        counts = published_counts(session)
+        counts = organization_counts(session, None)  # what the public sees
         for org in organization_list(session):
             click.echo(f"{org.id}\t{org.parent_id or '-'}\t{counts.get(org.id, 0)}\t"
                        f"{org.name_zh or ''}\t{org.name_en or ''}")

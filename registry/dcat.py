@@ -14,11 +14,10 @@ from urllib.parse import quote
 from flask import Blueprint, Response, request
 from rdflib import BNode, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF, SKOS, XSD
-from sqlalchemy import select
 
-from registry.datasets import actions
+from registry.datasets import actions, policy
 from registry.datasets.field_rules import rdf_date_ok, safe_link
-from registry.datasets.models import Dataset, DatasetVersion, State, Visibility
+from registry.datasets.models import Dataset, DatasetVersion
 from registry.http import current_principal, int_arg, registry_state
 from registry.organizations.models import Organization
 from registry.problems import FieldError, bad_request
@@ -267,18 +266,16 @@ def dataset_dcat(ref: str) -> Response:
 
 @dcat_blueprint.get("/api/v1/catalog")
 def catalog() -> Response:
-    """Public, published datasets in pages (`?limit=&after=<dataset id>`), newest id order."""
+    """Released, published datasets the reader may see (`registry.datasets.policy`), in pages
+    (`?limit=&after=<dataset id>`), in id order."""
     limit = int_arg("limit", 100, minimum=1, maximum=1000) or 100
     after = request.args.get("after", "")
     state = registry_state()
     with state.db.read() as session:
         rows = session.execute(
-            select(Dataset, DatasetVersion, Organization)
-            .join(DatasetVersion, (DatasetVersion.dataset_id == Dataset.id)
-                  & (DatasetVersion.version == Dataset.released_version))
+            policy.released_versions(current_principal()).add_columns(Organization)
             .join(Organization, Organization.id == Dataset.organization_id)
-            .where(Dataset.released_state == State.PUBLISHED,
-                   DatasetVersion.visibility == Visibility.PUBLIC, Dataset.id > after)
+            .where(Dataset.id > after)
             .order_by(Dataset.id).limit(limit)).all()
         graph = catalog_graph(state.settings.public_url, [tuple(r) for r in rows])
     response = _render(graph)
