@@ -39,9 +39,11 @@ def readyz() -> Response:
         checks["database"] = "ok"
         lag = size - (latest.size if latest else 0)
         checks["checkpoint"] = "ok" if lag == 0 or state.background else f"{lag} leaves unsigned"
+        where = "" if not alarms or alarms[0]["leaf_index"] is None else \
+            f" at leaf {alarms[0]['leaf_index']}"
         checks["self_audit"] = "ok" if not alarms else (
-            f"{alarms[0]['kind']} at leaf {alarms[0]['leaf_index']}; writes and checkpoints "
-            "are halted until `ndr log audit --acknowledge`")
+            f"{alarms[0]['kind']}{where}; writes and checkpoints are halted until "
+            "`ndr log audit --acknowledge`")
     except Exception as exc:
         checks["database"] = f"error: {type(exc).__name__}"
     for loop in state.background:

@@ -20,7 +20,7 @@ import hashlib
 import json
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from anchoring.auditor import entry as entry_format
@@ -111,6 +111,24 @@ def check_dataset_row(dataset: Dataset, version: DatasetVersion) -> list[Finding
     return out
 
 
+def check_version_pointers(session: Session, datasets: dict[str, Dataset]) -> list[Finding]:
+    """current_version is the newest version; released_version the newest logged one."""
+    if not datasets:
+        return []
+    logged = case((DatasetVersion.leaf_index.is_not(None), DatasetVersion.version))
+    rows = session.execute(select(DatasetVersion.dataset_id, func.max(DatasetVersion.version),
+                                  func.max(logged)).where(
+        DatasetVersion.dataset_id.in_(list(datasets))).group_by(DatasetVersion.dataset_id))
+    out = []
+    for dataset_id, newest, released in rows:
+        dataset = datasets[dataset_id]
+        for name, value in (("current_version", newest), ("released_version", released)):
+            if getattr(dataset, name) != value:
+                out.append(Finding("catalogue mismatch", f"dataset {dataset_id}: {name} is "
+                                   f"{getattr(dataset, name)}, its versions say {value}"))
+    return out
+
+
 def catalogue_auditor(log: TransparencyLog) -> CatalogueAuditor:
     """The self-audit's catalogue pass: `limit` versions after `after`, in key order."""
 
@@ -123,6 +141,7 @@ def catalogue_auditor(log: TransparencyLog) -> CatalogueAuditor:
         for dataset, version in rows:
             findings += check_version(log, dataset, version)
             findings += check_dataset_row(dataset, version)
+        findings += check_version_pointers(session, {d.id: d for d, _ in rows})
         next_key = _key(rows[-1][1]) if len(rows) == limit else ""
         return findings, next_key
 
