@@ -108,3 +108,21 @@ def test_v2_commits_to_salted_metadata_and_v1_stays_valid() -> None:
     entry_format.check_metadata(v1, metadata, None)
     with pytest.raises(EntryError, match="yet a salt"):
         entry_format.check_metadata(v1, metadata, salt)
+
+
+def test_the_published_json_schema_matches_the_module() -> None:
+    import json
+    from pathlib import Path
+
+    import jsonschema
+
+    schema = json.loads((Path(__file__).resolve().parents[2] / "schemas" /
+                         "log-entry.schema.json").read_text())
+    for salted in (False, True):
+        raw = entry_format.dataset_entry(
+            kind="dataset.withdrawn", dataset="d", version=3, organization="o",
+            metadata_sha256="ef" * 32, time="2025-01-01T00:00:00Z",
+            visibility="government" if salted else "public", salted=salted)
+        jsonschema.validate(json.loads(raw), schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({**FIELDS, "v": 3}, schema)
