@@ -126,3 +126,13 @@ def test_the_published_json_schema_matches_the_module() -> None:
         jsonschema.validate(json.loads(raw), schema)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({**FIELDS, "v": 3}, schema)
+
+
+def test_the_fast_canonical_form_equals_rfc8785_on_hostile_strings() -> None:
+    import rfc8785
+
+    for text in ["é\u2028\"\\\x00\x1f\x7f", "\U0001f600 emoji", "中文", "</script>", ""]:
+        value = {**FIELDS, "v": 1, "dataset": text or "x", "slug": "a" + text}
+        assert entry_format.canonical_form(value) == rfc8785.dumps(value) == canonicalize(value)
+    with pytest.raises(EntryError, match="surrogate"):
+        entry_format.canonical_form({**FIELDS, "dataset": "\ud800"})

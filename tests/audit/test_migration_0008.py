@@ -24,7 +24,7 @@ def test_upgrade_refuses_differing_copies_and_downgrade_restores_them(registry) 
         connection.execute(text("UPDATE dataset_versions SET log_entry = "
                                 "replace(log_entry, :a, :b) WHERE leaf_index = 4"),
                            {"a": '"v":1', "b": '"v":9'})
-    with pytest.raises(RuntimeError, match="log entry 4: .* differ"):
+    with pytest.raises(RuntimeError, match=r"log entry 4: .* differ"):
         upgrade_database(engine)
     with engine.begin() as connection:
         connection.execute(text("UPDATE dataset_versions SET log_entry = "
