@@ -24,8 +24,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import random
+import socket
 import threading
+import time
+import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -35,7 +39,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from anchoring import tlog
-from anchoring.anchor_store import Anchor
+from anchoring.anchor_store import Anchor, release_lease, try_acquire_lease
 from anchoring.auditor.entry import EntryError, parse_entry
 from anchoring.log_store import (
     LogAuditAlarm,
@@ -52,6 +56,7 @@ from anchoring.log_store import (
 log = logging.getLogger(__name__)
 
 _PROGRESS_ID = 1
+LEASE_NAME = "self-audit"
 _CHECKPOINTS_PER_TICK = 64
 # One flipped entry also changes every interior hash above it: record the first few findings
 # of a tick (the lowest leaf first), not a cascade of alarms for one damaged byte.
@@ -286,14 +291,33 @@ class SelfAudit:
         self._rng = random.Random(seed)
         self._checkpoints_after = 0
         self._anchors_after = 0
+        self._holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.last_error: BaseException | None = None
         self.last_run: datetime | None = None
         self.leaves_verified = 0
 
+    def _holds_lease(self) -> bool:
+        """One process sweeps at a time (a database lease, as the anchor worker has): several
+        gunicorn workers would otherwise each spend a core re-deriving the same leaves."""
+        now_ms = int(time.time() * 1000)
+        ttl_ms = int(max(10.0, 5 * self._interval) * 1000)
+        with self._write() as session:
+            return try_acquire_lease(session, LEASE_NAME, self._holder, now_ms, ttl_ms)
+
     def run_once(self) -> list[Finding]:
-        """One tick; returns what it found (already recorded as alarms)."""
+        """One tick; returns what it found (already recorded as alarms). Without the lease
+        (another process sweeps) it only samples."""
+        if not self._holds_lease():
+            with self._read() as session:
+                size = self._log.size(session)
+                findings = sample_leaves(session, size, self._samples, self._rng)
+                findings += sample_interior(session, size, self._samples, self._rng)
+            if findings:
+                self.raise_alarms(findings[:_MAX_FINDINGS_PER_TICK])
+            self.last_run = datetime.now(UTC)
+            return findings
         with self._read() as session:
             progress = load_progress(session)
             size = self._log.size(session)
@@ -410,6 +434,11 @@ class SelfAudit:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+        try:  # hand the lease over now rather than at expiry
+            with self._write() as session:
+                release_lease(session, LEASE_NAME, self._holder)
+        except Exception:  # shutting down: the lease expires by itself
+            log.debug("could not release the self-audit lease", exc_info=True)
 
 
 def acknowledge_alarms(session: Session, who: str) -> int:

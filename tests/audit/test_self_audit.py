@@ -200,3 +200,46 @@ def test_versions_agree_with_their_entries(registry) -> None:  # type: ignore[no
         versions = session.scalars(select(DatasetVersion).where(
             DatasetVersion.dataset_id == catalogue.draft["id"])).all()
     assert versions and versions[0].leaf_index is None
+
+
+def test_one_process_sweeps_the_others_only_sample(registry) -> None:  # type: ignore[no-untyped-def]
+    build_catalogue(registry)
+    first, second = build_self_audit(registry.state), build_self_audit(registry.state)
+    first._leaves = second._leaves = 2
+    first.run_once()
+    with registry.state.db.read() as session:
+        after_first = load_progress(session).next_leaf
+    second.run_once()  # the lease is first's: no sweep, the position does not move
+    with registry.state.db.read() as session:
+        assert load_progress(session).next_leaf == after_first == 2
+    first.stop()  # releases the lease
+    second.run_once()
+    with registry.state.db.read() as session:
+        assert load_progress(session).next_leaf == 4
+
+
+def test_monitor_alarms_on_a_signed_entry_that_breaks_the_format(registry) -> None:  # type: ignore[no-untyped-def]
+    """`ndr monitor --state` checks every new entry's content, not only its hash path."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    from anchoring.auditor.monitor import MonitorAlarm, run_monitor
+
+    build_catalogue(registry)
+    server = make_server("127.0.0.1", 0, registry.app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/log/"
+        verifier = registry.state.log.signer.verifier
+        state = registry.state.settings.var_dir / "monitor.json"
+        assert run_monitor(url, verifier, state).size == 6
+        with registry.state.db.write() as session:  # a log that signs garbage
+            registry.state.log.append(session, [b'{"type":"dataset.published","v":1}'])
+            registry.state.log.sign_checkpoint_if_grown(session)
+        with pytest.raises(MonitorAlarm, match="entry 6 is not a valid log entry"):
+            run_monitor(url, verifier, state)
+    finally:
+        server.shutdown()
+        thread.join(10)
