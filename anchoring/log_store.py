@@ -216,6 +216,18 @@ def hash_reader(session: Session):  # type: ignore[no-untyped-def]
     return read_hashes
 
 
+def _prefetched(read: tlog.HashReader, indexes: list[int]) -> tlog.HashReader:
+    """A reader that answers from one batch read up front (falling back to `read`)."""
+    cached = dict(zip(indexes, read(indexes), strict=True)) if indexes else {}
+
+    def read_hashes(wanted: list[int]) -> list[bytes]:
+        if all(i in cached for i in wanted):
+            return [cached[i] for i in wanted]
+        return read(wanted)
+
+    return read_hashes
+
+
 class TransparencyLog:
     """The registry's log: append in the caller's transaction, sign checkpoints, serve proofs.
 
@@ -267,15 +279,20 @@ class TransparencyLog:
             return []
         size, head_root = self._head(session, lock=True)
         require_not_halted(session)
-        reader = hash_reader(session)
-        right_edge = reader(tlog.right_edge_indexes(size))
         # Never a receipt without a checkpoint behind it: if the stored tree could not be
         # signed (its right edge does not give the head root, or it does not extend the last
-        # signed checkpoint), refuse the write now instead of acknowledging it.
+        # signed checkpoint), refuse the write now instead of acknowledging it. The right
+        # edge and the consistency proof's hashes come in one read.
+        latest = self.latest_checkpoint(session)
+        edge_indexes = tlog.right_edge_indexes(size)
+        need = list(edge_indexes)
+        if latest is not None and 0 < latest.size < size:
+            need += tlog.tree_proof_indexes(size, latest.size)
+        reader = _prefetched(hash_reader(session), need)
+        right_edge = reader(edge_indexes)
         if tlog.root_from_right_edge(right_edge) != head_root:
             raise LogError(f"stored hashes do not recompute the head root at size {size}")
-        self.require_extends(session, size, head_root, reader,
-                                     self.latest_checkpoint(session))
+        self.require_extends(session, size, head_root, reader, latest)
         leaves = [tlog.hash_leaf(bytes(e)) for e in entries]
         result = tlog.append_leaves(size, right_edge, leaves)
         now = datetime.now(UTC)

@@ -179,10 +179,7 @@ def _check(value: Mapping[str, Any]) -> tuple[int, str, EntryVersion]:
 def encode_entry(value: Mapping[str, Any]) -> bytes:
     """Canonical bytes of an entry, after checking it is a valid entry of a known type."""
     _check(value)
-    try:
-        raw = canonicalize(dict(value))
-    except CanonicalizationError as exc:
-        raise EntryError(str(exc)) from None
+    raw = canonical_form(value)
     if len(raw) > MAX_ENTRY_SIZE:
         raise EntryError(f"entry is {len(raw)} bytes; at most {MAX_ENTRY_SIZE}")
     return raw
