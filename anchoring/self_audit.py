@@ -207,23 +207,27 @@ def audit_head_and_checkpoints(session: Session, log: TransparencyLog, after_siz
                                ) -> tuple[list[Finding], int]:
     """Head root recomputes and extends the latest checkpoint; a batch of checkpoint rows
     (sizes above `after_size`) match their signed notes and recompute. Returns the next
-    `after_size` (0 when the batch reached the newest checkpoint)."""
+    `after_size` (0 when the batch reached the newest checkpoint).
+
+    Order matters under concurrent writes on PostgreSQL (READ COMMITTED: each statement sees
+    the newest commits): checkpoints are read before the head, and the head's size and root
+    in one statement, so every checkpoint read is at or below the head read."""
     findings = []
     reader = hash_reader(session)
-    size = log.size(session)
-    head_root = session.connection().exec_driver_sql(
-        "SELECT root FROM log_head WHERE id = 1").scalar()
-    try:
-        if head_root is not None and tlog.tree_hash(size, reader) != bytes(head_root):
-            findings.append(Finding("head mismatch", f"log_head root is not the root of the "
-                                    f"stored hashes at size {size}", size - 1 if size else None))
-        latest = log.latest_checkpoint(session)
-        if head_root is not None and latest is not None:
-            log.require_extends(session, size, bytes(head_root), reader, latest)
-    except (LogError, tlog.ProofError) as exc:
-        findings.append(Finding("head mismatch", str(exc), size - 1 if size else None))
+    latest = log.latest_checkpoint(session)
     rows = session.scalars(select(LogCheckpoint).where(LogCheckpoint.size > after_size)
                            .order_by(LogCheckpoint.size).limit(_CHECKPOINTS_PER_TICK)).all()
+    head = session.connection().exec_driver_sql(
+        "SELECT size, root FROM log_head WHERE id = 1").first()
+    size, head_root = (0, None) if head is None else (int(head[0]), bytes(head[1]))
+    try:
+        if head_root is not None and tlog.tree_hash(size, reader) != head_root:
+            findings.append(Finding("head mismatch", f"log_head root is not the root of the "
+                                    f"stored hashes at size {size}", size - 1 if size else None))
+        if head_root is not None and latest is not None:
+            log.require_extends(session, size, head_root, reader, latest)
+    except (LogError, tlog.ProofError) as exc:
+        findings.append(Finding("head mismatch", str(exc), size - 1 if size else None))
     for row in rows:
         checkpoint = log.signed_row(row, log.origin)
         try:
@@ -247,10 +251,10 @@ def audit_anchors(session: Session, log: TransparencyLog, after_id: int
     and carries the very checkpoint note the log signed at that size."""
     findings = []
     reader = hash_reader(session)
-    size = log.size(session)
     rows = session.scalars(select(Anchor).where(
         Anchor.id > after_id, Anchor.status != "failed", Anchor.origin == log.origin)
         .order_by(Anchor.id).limit(_CHECKPOINTS_PER_TICK)).all()
+    size = log.size(session)  # after the anchors: every anchor read is at or below it
     for anchor in rows:
         try:
             if anchor.size > size:

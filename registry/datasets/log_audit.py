@@ -111,21 +111,27 @@ def check_dataset_row(dataset: Dataset, version: DatasetVersion) -> list[Finding
     return out
 
 
-def check_version_pointers(session: Session, datasets: dict[str, Dataset]) -> list[Finding]:
-    """current_version is the newest version; released_version the newest logged one."""
-    if not datasets:
+def check_version_pointers(session: Session, dataset_ids: set[str]) -> list[Finding]:
+    """current_version is the newest version; released_version the newest logged one.
+
+    The dataset row and its versions are read in one statement, so a write committing in
+    between (PostgreSQL reads per statement) cannot look like a mismatch."""
+    if not dataset_ids:
         return []
     logged = case((DatasetVersion.leaf_index.is_not(None), DatasetVersion.version))
-    rows = session.execute(select(DatasetVersion.dataset_id, func.max(DatasetVersion.version),
-                                  func.max(logged)).where(
-        DatasetVersion.dataset_id.in_(list(datasets))).group_by(DatasetVersion.dataset_id))
+    rows = session.execute(
+        select(Dataset.id, Dataset.current_version, Dataset.released_version,
+               func.max(DatasetVersion.version), func.max(logged))
+        .join(DatasetVersion, DatasetVersion.dataset_id == Dataset.id)
+        .where(Dataset.id.in_(sorted(dataset_ids)))
+        .group_by(Dataset.id, Dataset.current_version, Dataset.released_version))
     out = []
-    for dataset_id, newest, released in rows:
-        dataset = datasets[dataset_id]
-        for name, value in (("current_version", newest), ("released_version", released)):
-            if getattr(dataset, name) != value:
+    for dataset_id, current, released, newest, newest_logged in rows:
+        for name, have, want in (("current_version", current, newest),
+                                 ("released_version", released, newest_logged)):
+            if have != want:
                 out.append(Finding("catalogue mismatch", f"dataset {dataset_id}: {name} is "
-                                   f"{getattr(dataset, name)}, its versions say {value}"))
+                                   f"{have}, its versions say {want}"))
     return out
 
 
@@ -136,12 +142,12 @@ def catalogue_auditor(log: TransparencyLog) -> CatalogueAuditor:
         rows = session.execute(
             select(Dataset, DatasetVersion).join(Dataset, Dataset.id == DatasetVersion.dataset_id)
             .where(_after(after)).order_by(DatasetVersion.dataset_id, DatasetVersion.version)
-            .limit(limit)).all()
+            .limit(limit).execution_options(populate_existing=True)).all()
         findings: list[Finding] = []
         for dataset, version in rows:
             findings += check_version(log, dataset, version)
             findings += check_dataset_row(dataset, version)
-        findings += check_version_pointers(session, {d.id: d for d, _ in rows})
+        findings += check_version_pointers(session, {d.id for d, _ in rows})
         next_key = _key(rows[-1][1]) if len(rows) == limit else ""
         return findings, next_key
 
