@@ -154,6 +154,16 @@ def build_anchor_worker(state: RegistryState):  # type: ignore[no-untyped-def]
                         epoch_seconds=config.epoch_seconds, confirmations=config.confirmations)
 
 
+def build_self_audit(state: RegistryState):  # type: ignore[no-untyped-def]
+    """The self-audit loop with the catalogue checks plugged in (see anchoring/self_audit)."""
+    from anchoring.self_audit import SelfAudit
+    from registry.datasets.log_audit import catalogue_auditor
+
+    return SelfAudit(state.db.read, state.db.write, state.log,
+                     catalogue=catalogue_auditor(state.log),
+                     interval_seconds=state.settings.checkpoint_interval)
+
+
 class BackgroundThread:
     """A daemon loop beside the web workers, stopped by an event (anchor worker, search
     outbox). Loops that need a single runner across processes hold a database lease."""
@@ -227,6 +237,9 @@ def start_background(state: RegistryState) -> None:
     loop = CheckpointLoop(state.db.write, state.log, state.settings.checkpoint_interval)
     loop.start()
     state.background.append(loop)
+    audit = build_self_audit(state)
+    audit.start()
+    state.background.append(audit)
     if state.search.name == "elasticsearch":
         outbox = BackgroundThread("ndr-search-outbox", _outbox_loop, state)
         outbox.start()

@@ -334,6 +334,41 @@ def log_checkpoint() -> None:
     click.echo(latest.note if latest else "no checkpoint yet (empty log)")
 
 
+@log_group.command("audit", help="Re-derive the whole log and catalogue from the entries now "
+                                 "and list any mismatch; --acknowledge closes open alarms.")
+@click.option("--acknowledge", is_flag=True,
+              help="After restoring the database: close the open self-audit alarms so writes "
+                   "and checkpoints resume (refused while the full audit still finds a "
+                   "mismatch).")
+@click.option("--by", "who", default="cli:operator", show_default=True,
+              help="Who acknowledges (recorded with the alarms).")
+def log_audit(acknowledge: bool, who: str) -> None:
+    from anchoring.log_store import open_alarms
+    from anchoring.self_audit import acknowledge_alarms
+    from registry.bootstrap import build_self_audit
+
+    state = _state()
+    findings = build_self_audit(state).run_full()
+    with state.db.read() as session:
+        alarms = open_alarms(session, 1000)
+    for alarm in alarms:
+        click.echo(f"open alarm #{alarm.id} {alarm.detected_at:%Y-%m-%dT%H:%M:%SZ} "
+                   f"{alarm.kind} at leaf {alarm.leaf_index}: {alarm.detail}")
+    for finding in findings:
+        click.echo(f"mismatch now: {finding.kind} at leaf {finding.leaf_index}: "
+                   f"{finding.detail}")
+    if findings:
+        raise click.ClickException(f"{len(findings)} mismatch(es) remain; restore the "
+                                   "database from a backup, then run this again")
+    click.echo("full audit: the stored log and catalogue match their entries")
+    if acknowledge:
+        with state.db.write() as session:
+            closed = acknowledge_alarms(session, who)
+        click.echo(f"acknowledged {closed} alarm(s); writes and checkpoints resume")
+    elif alarms:
+        raise click.ClickException("alarms are open: run `ndr log audit --acknowledge`")
+
+
 @cli.group("anchor", help="Anchoring checkpoints on a chain (or the local journal).")
 def anchor_group() -> None:
     pass

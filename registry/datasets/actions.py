@@ -9,7 +9,6 @@ If anything raises, the transaction rolls back and none of it happened.
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import re
 import uuid
@@ -21,10 +20,10 @@ from typing import Any, Protocol
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from anchoring.auditor import entry as entry_format
 from registry.auth.principal import Principal, require_role
 from registry.database import serialize_catalogue_writes
 from registry.datasets.canonical import (
-    MAX_ENTRY_BYTES,
     canonical_json,
     canonical_metadata,
     sha256_hex,
@@ -44,7 +43,6 @@ from registry.datasets.validation import require_valid_metadata, require_valid_r
 from registry.organizations.models import Organization, Role
 from registry.problems import (
     FieldError,
-    Problem,
     bad_request,
     conflict,
     not_found,
@@ -171,10 +169,6 @@ def version_metadata(version: DatasetVersion) -> dict[str, Any]:
     return json.loads(version.metadata_json)
 
 
-def leaf_hash_of(entry: str) -> bytes:
-    return hashlib.sha256(b"\x00" + entry.encode("utf-8")).digest()
-
-
 def version_json(dataset: Dataset, version: DatasetVersion, *,
                  latest_visible: int | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {
@@ -195,10 +189,12 @@ def version_json(dataset: Dataset, version: DatasetVersion, *,
     if version.leaf_index is not None and version.log_entry is not None:
         body["log"] = {
             "index": version.leaf_index,
-            "leaf_hash": base64.b64encode(leaf_hash_of(version.log_entry)).decode(),
-            "entry": version.log_entry,
+            "leaf_hash": base64.b64encode(entry_format.leaf_hash(version.log_entry)).decode(),
+            "entry": version.log_entry.decode("utf-8"),
             "receipt": version.receipt,
         }
+        if version.metadata_salt is not None:  # v2: the reader may see it, so may check it
+            body["log"]["metadata_salt"] = version.metadata_salt
     return body
 
 
@@ -264,20 +260,18 @@ def require_free_slug(session: Session, slug: str, dataset_id: str | None = None
 # ---------------------------------------------------------------- recording
 
 
-def log_entry_for(change: VersionChange, metadata_sha256: str) -> bytes:
-    entry = canonical_json({
-        "v": 1,
-        "type": change.change,
-        "dataset": change.dataset.id,
-        "version": change.version,
-        "organization": change.organization.id,
-        "metadata_sha256": metadata_sha256,
-        "time": rfc3339(change.now),
-        "visibility": change.visibility.value,
-    })
-    if len(entry) > MAX_ENTRY_BYTES:  # cannot happen with the fixed fields; guard the format
-        raise Problem(500, "Log entry too large", "log entries are at most 65535 bytes")
-    return entry
+def metadata_salt_for(change: VersionChange) -> bytes | None:
+    """Government-only versions commit to salted metadata (entry v2); public ones need not."""
+    return entry_format.new_salt() if change.visibility == Visibility.GOVERNMENT else None
+
+
+def log_entry_for(change: VersionChange, canonical: bytes, salt: bytes | None) -> bytes:
+    """The version's log entry, built by the auditor's own format module."""
+    return entry_format.dataset_entry(
+        kind=change.change, dataset=change.dataset.id, version=change.version,
+        organization=change.organization.id,
+        metadata_sha256=entry_format.metadata_commitment(canonical, salt),
+        time=rfc3339(change.now), visibility=change.visibility.value, salted=salt is not None)
 
 
 def record_versions(session: Session, services: Services, changes: list[VersionChange], *,
@@ -295,7 +289,8 @@ def record_versions(session: Session, services: Services, changes: list[VersionC
             change.canonical = canonical_metadata(change.metadata)
         hashes.append(sha256_hex(change.canonical))
     logged = [i for i, c in enumerate(changes) if c.change in LOGGED_CHANGES]
-    entries = {i: log_entry_for(changes[i], hashes[i]) for i in logged}
+    salts = {i: metadata_salt_for(changes[i]) for i in logged}
+    entries = {i: log_entry_for(changes[i], changes[i].canonical, salts[i]) for i in logged}
     leaves = services.log.append(session, [entries[i] for i in logged]) if logged else []
     leaf_by_change = dict(zip(logged, leaves, strict=True))
 
@@ -307,7 +302,7 @@ def record_versions(session: Session, services: Services, changes: list[VersionC
             "state": change.state.value, "visibility": change.visibility.value,
             "slug": change.slug, "metadata_json": change.canonical.decode("utf-8"),
             "metadata_sha256": hashes[i],
-            "log_entry": entries[i].decode("utf-8") if leaf else None,
+            "metadata_salt": salts[i].hex() if leaf and salts[i] else None,
             "leaf_index": leaf.index if leaf else None,
             "receipt": services.log.sign_receipt(leaf.index, leaf.leaf_hash,
                                                  change.now.replace(tzinfo=UTC))
@@ -320,7 +315,12 @@ def record_versions(session: Session, services: Services, changes: list[VersionC
     session.flush()  # updates of existing datasets
     session.execute(insert(DatasetVersion), rows)
     _update_search(session, services, changes)
-    return [DatasetVersion(**row) for row in rows] if len(rows) <= 16 else []
+    if len(rows) > 16:
+        return []
+    out = [DatasetVersion(**row) for row in rows]
+    for i, version in enumerate(out):  # the one stored copy is log_entries'; same bytes
+        version.log_entry = entries.get(i) if leaf_by_change.get(i) else None
+    return out
 
 
 def dataset_row(dataset: Dataset) -> dict[str, Any]:
