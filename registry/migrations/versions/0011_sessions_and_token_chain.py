@@ -7,7 +7,7 @@
   Tokens that never expire are given the documented maximum lifetime from now.
 
 Revision ID: 0011_sessions_and_token_chain
-Revises: 0006_slugs_never_ids
+Revises: 0008_one_entry_copy
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0011_sessions_and_token_chain"
-down_revision = "0006_slugs_never_ids"
+down_revision = "0008_one_entry_copy"
 branch_labels = None
 depends_on = None
 
