@@ -9,6 +9,7 @@ If anything raises, the transaction rolls back and none of it happened.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import re
 import uuid
