@@ -44,6 +44,7 @@ from registry.datasets.validation import require_valid_metadata, require_valid_r
 from registry.organizations.models import Organization, Role
 from registry.problems import (
     FieldError,
+    Problem,
     bad_request,
     conflict,
     not_found,
