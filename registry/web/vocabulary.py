@@ -42,6 +42,11 @@ UPDATE_CYCLES = {
 DATA_GRADES = {"core": _l("Core"), "important": _l("Important"), "general": _l("General")}
 ITEM_TYPES = ("string", "integer", "decimal", "boolean", "date", "datetime", "binary",
               "geometry", "other")
+ITEM_TYPE_LABELS = {
+    "string": _l("Text"), "integer": _l("Integer"), "decimal": _l("Decimal"),
+    "boolean": _l("Yes/no"), "date": _l("Date"), "datetime": _l("Date and time"),
+    "binary": _l("Binary"), "geometry": _l("Geometry"), "other": _l("Other"),
+}
 STATES = {"draft": _l("Draft"), "published": _l("Published"), "withdrawn": _l("Withdrawn")}
 VISIBILITIES = {"public": _l("Public"), "government": _l("Government only")}
 CHANGES = {
@@ -73,6 +78,16 @@ FIELD_LABELS = {
     "conforms_to": _l("Conforms to"), "version_notes": _l("Version notes"),
     "related_resource_codes": _l("Related resource codes"), "data_items": _l("Data items"),
     "distributions": _l("Distributions"),
+}
+
+
+ANCHOR_STATUSES = {
+    "pending": _l("pending"), "final": _l("final"), "failed": _l("failed"),
+}
+ANCHOR_BACKENDS = {
+    "local": _l("local signed journal"), "local-journal": _l("local signed journal"),
+    "evm": _l("EVM chain"),
+    "chainmaker": _l("ChainMaker consortium chain"),
 }
 
 

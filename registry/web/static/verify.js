@@ -161,7 +161,7 @@
       if (body.size !== bundle.tree_size) throw new Error("checkpoint size " + body.size + " is not the bundle's tree size " + bundle.tree_size);
       const root = await rootFromInclusion(bundle.index, bundle.tree_size, leaf, bundle.inclusion_path.map(b64decode));
       if (!equal(root, body.root)) throw new Error("the path leads to a different root than the signed one");
-      return "tree size " + body.size;
+      return (messages().tree_size || "tree size") + " " + body.size;
     });
     return ok;
   }
@@ -203,11 +203,11 @@
       const [bundleResponse, keyResponse] = await Promise.all([
         fetch(button.dataset.proofUrl, { headers: { Accept: "application/json" } }),
         fetch(panel.dataset.keyUrl)]);
-      if (!bundleResponse.ok) throw new Error("proof bundle: HTTP " + bundleResponse.status);
-      if (!keyResponse.ok) throw new Error("verifier key: HTTP " + keyResponse.status);
+      if (!bundleResponse.ok) throw new Error(t.http_bundle + " " + bundleResponse.status);
+      if (!keyResponse.ok) throw new Error(t.http_key + " " + keyResponse.status);
       bundle = await bundleResponse.json();
       keyText = await keyResponse.text();
-      if (bundle.format !== "ndr-proof-bundle/v1") throw new Error("unknown bundle format " + bundle.format);
+      if (bundle.format !== "ndr-proof-bundle/v1") throw new Error(t.bad_format + " " + bundle.format);
       report("fetch", true, "");
     } catch (err) {
       report("fetch", false, err.message);
@@ -224,7 +224,7 @@
     const note = document.createElement("li");
     note.dataset.step = "anchor";
     note.textContent = anchors.length
-      ? t.anchored + " " + anchors.map((a) => (a.backend || "") + " " + (a.chain_id || "") + " tx " + (a.tx_id || a.tx_hash || "") + (a.block_number != null ? " block " + a.block_number : "")).join("; ")
+      ? t.anchored + " " + anchors.map((a) => ((t.backends || {})[a.backend] || a.backend || "") + " " + (a.chain_id || "") + " " + t.transaction + " " + (a.tx_id || a.tx_hash || "") + (a.block_number != null ? " " + t.block + " " + a.block_number : "")).join("; ")
       : t.not_anchored;
     list.appendChild(note);
   }
