@@ -29,6 +29,7 @@ SUB_LABELS: dict[str, Any] = {
 _CODED: dict[str, dict[str, Any]] = {
     "/open_attribute": vocabulary.OPEN_ATTRIBUTES, "/update_cycle": vocabulary.UPDATE_CYCLES,
     "/data_grade": vocabulary.DATA_GRADES, "/sharing/type": vocabulary.SHARING_TYPES,
+    "/access_rights": vocabulary.ACCESS_RIGHTS,
 }
 
 
@@ -49,7 +50,9 @@ class FieldChange:
 def _list_text(top: str, value: list[Any]) -> str:
     if top == "themes":
         return "、".join(label(vocabulary.THEMES, str(code)) for code in value)
-    if top in ("keywords", "language", "related_resource_codes", "conforms_to"):
+    if top == "language":
+        return "、".join(vocabulary.language_label(str(code)) for code in value)
+    if top in ("keywords", "related_resource_codes", "conforms_to"):
         return "、".join(map(str, value))
     if top == "data_items":
         return "\n".join(" | ".join(

@@ -47,6 +47,9 @@ ITEM_TYPE_LABELS = {
     "boolean": _l("Yes/no"), "date": _l("Date"), "datetime": _l("Date and time"),
     "binary": _l("Binary"), "geometry": _l("Geometry"), "other": _l("Other"),
 }
+ACCESS_RIGHTS = {"public": _l("Public"), "restricted": _l("Restricted"),
+                 "non-public": _l("Not public")}
+LANGUAGES = {"zh": _l("Chinese"), "en": _l("English")}
 STATES = {"draft": _l("Draft"), "published": _l("Published"), "withdrawn": _l("Withdrawn")}
 VISIBILITIES = {"public": _l("Public"), "government": _l("Government only")}
 CHANGES = {
@@ -96,3 +99,10 @@ def label(table: dict[str, object], code: str | None) -> str:
     if code is None:
         return ""
     return str(table.get(code, code))
+
+
+def language_label(code: str | None) -> str:
+    """`en-US` → "English" (the language, by its first subtag); an unknown code as it is."""
+    if not code:
+        return ""
+    return str(LANGUAGES.get(code.split("-")[0].lower(), code))

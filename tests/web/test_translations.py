@@ -99,12 +99,28 @@ def _strings(value: Any) -> list[str]:
     return [str(value)] if value is not None else []
 
 
+# Metadata fields holding codes, not text: the page must show their label, so their values
+# are not taken out as "data" (a raw `public` or `monthly` on a Chinese page must be found).
+CODED_FIELDS = ("access_rights", "update_cycle", "open_attribute", "data_grade", "themes",
+                "language")
+
+
+def _text_fields(metadata: dict[str, Any]) -> dict[str, Any]:
+    text = {k: v for k, v in metadata.items() if k not in CODED_FIELDS}
+    if isinstance(text.get("sharing"), dict):
+        text["sharing"] = {k: v for k, v in text["sharing"].items() if k != "type"}
+    if isinstance(text.get("data_items"), list):
+        text["data_items"] = [{k: v for k, v in item.items() if k != "type"}
+                              for item in text["data_items"] if isinstance(item, dict)]
+    return text
+
+
 def _catalogue_data(harness: RegistryHarness) -> list[str]:
     """What departments typed (and ids, slugs, hashes): shown as is, in any language."""
     data: list[str] = [harness.state.log.verifier_key, harness.state.log.origin]
     with harness.state.db.read() as session:
         for version in session.scalars(select(DatasetVersion)):
-            data.extend(_strings(json.loads(version.metadata_json)))
+            data.extend(_strings(_text_fields(json.loads(version.metadata_json))))
             data.extend([version.slug, version.note or ""])
         for dataset in session.scalars(select(Dataset)):
             data.extend([dataset.id, dataset.slug, dataset.title or ""])

@@ -182,6 +182,8 @@
     summary.textContent = t.running || "…";
     summary.className = "";
     panel.hidden = false;
+    // On a phone the panel sits below every version's card: bring it to the reader.
+    if (panel.scrollIntoView) panel.scrollIntoView({ block: "start" });
     const order = ["fetch", "metadata", "leaf", "signature", "inclusion"];
     const items = {};
     for (const id of order) {
