@@ -81,7 +81,7 @@ def test_dataset_page_shows_national_fields_items_files_and_provenance(demo: Reg
     assert "<td>锁车器数量</td>" in html                        # 信息项
     checksum = hashlib_of("bj-bike-stations.csv")
     assert checksum in html
-    assert re.search(r"<td>#\d+</td>", html)                   # leaf index
+    assert re.search(r"<td data-label=\"日志叶子\">#\d+</td>", html)  # leaf index
     assert "尚未锚定" in html                                   # no anchor yet, shown gracefully
     assert 'data-proof-url="/api/v1/datasets/' in html
     assert 'href="/api/v1/datasets/' in html
