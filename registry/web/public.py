@@ -13,18 +13,21 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, Response, abort, render_template, request, send_from_directory, url_for
+from flask_wtf.csrf import generate_csrf
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import NotFound
 
 from registry.datasets.actions import dataset_show, dataset_version, dataset_versions
 from registry.datasets.listing import FILTER_ARGS, hydrate, query_from_args, run_search, viewer_for
 from registry.datasets.models import DatasetVersion
 from registry.demo import FILES_DIR
-from registry.http import current_principal, registry_state
+from registry.http import current_principal, http_exception_as_problem, registry_state
 from registry.organizations.actions import organization_list, organization_show, published_counts
 from registry.organizations.models import Organization
+from registry.web import vocabulary
 from registry.web.diffs import envelope_changes, field_changes
-from registry.web.i18n import current_language
+from registry.web.i18n import HTML_LANG, current_language
 from registry.web.provenance import anchoring_kind, provenance_of
 from registry.web.rendering import localized, schema_org_dataset
 from search import SearchQuery
@@ -33,6 +36,7 @@ public = Blueprint("portal", __name__, static_folder="static", static_url_path="
                    template_folder="templates")
 
 public.add_app_template_global(anchoring_kind, "anchoring_kind")
+PORTAL_PAGES = ("portal", "account", "department", "audit")
 
 SEARCH_ARGS = ("q", "sort", "cursor", *FILTER_ARGS)
 SIDEBAR_FACETS = ("theme", "publisher", "format", "open_attribute", "sharing_type",
@@ -249,3 +253,26 @@ def organization_page(org_id: str) -> str:
 def demo_file(name: str) -> Response:
     """The demo's data files, so the file check can be tried with a file that matches."""
     return send_from_directory(FILES_DIR, name, mimetype="text/csv", as_attachment=True)
+
+
+# ---------------------------------------------------------------- unknown addresses
+
+
+@public.app_errorhandler(404)
+def address_not_found(exc: NotFound) -> Response | tuple[str, int] | NotFound:
+    """An address no route knows. The JSON API keeps its problem+json; any other address a
+    person typed gets the portal's page in their language, not werkzeug's English text.
+    (Addresses inside the portal's blueprints never get here: their own handler answers.)"""
+    if request.path.startswith(("/api/v1/", "/log/")):
+        return http_exception_as_problem(exc)
+    if request.path.startswith("/api/"):
+        return exc
+    if request.blueprint in PORTAL_PAGES:  # the portal's own context is there: use it
+        return render_template("error.html", status=404, title="", detail=""), 404
+    language = current_language()
+    return render_template(
+        "error.html", status=404, title="", detail="", lang=language,
+        html_lang=HTML_LANG[language], csrf_token=generate_csrf, vocab=vocabulary,
+        label=vocabulary.label, principal=None, user_name=None,
+        text=lambda value: localized(value, language),
+        switch_language_url=lambda wanted: url_for("portal.home", lang=wanted)), 404

@@ -175,3 +175,18 @@ def test_diff_version_arguments_never_500(demo, query: str):  # type: ignore[no-
     response = client.get(f"/datasets/{slug}/changes?{query}")
     assert response.status_code == 404
     assert "此地址没有内容" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("lang,words", [("zh", "此地址没有内容"), ("en", "There is nothing")])
+def test_an_unknown_address_gets_the_portal_page_in_the_readers_language(demo, lang: str,  # type: ignore[no-untyped-def]
+                                                                         words: str):
+    response = demo.app.test_client().get(f"/no/such/page?lang={lang}")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 404 and words in html
+    assert "The requested URL was not found" not in html
+
+
+def test_unknown_api_addresses_keep_problem_json(demo):  # type: ignore[no-untyped-def]
+    response = demo.app.test_client().get("/api/v1/no-such-thing")
+    assert response.status_code == 404
+    assert response.headers["Content-Type"].startswith("application/problem+json")

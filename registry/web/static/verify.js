@@ -190,7 +190,7 @@
       const li = document.createElement("li");
       li.dataset.step = id;
       li.dataset.result = "pending";
-      li.textContent = t[id] + ": " + (t.running || "…");
+      li.textContent = t[id] + (t.colon || ": ") + (t.running || "…");
       list.appendChild(li);
       items[id] = li;
     }
@@ -198,7 +198,7 @@
       const li = items[id];
       li.dataset.result = passed ? "ok" : "failed";
       li.className = passed ? "ok" : "failed";
-      li.textContent = (passed ? "✔ " : "✘ ") + t[id] + ": " + (passed ? t.ok : t.failed) + (detail ? " — " + detail : "");
+      li.textContent = (passed ? "✔ " : "✘ ") + t[id] + (t.colon || ": ") + (passed ? t.ok : t.failed) + (detail ? " — " + detail : "");
     }
     let bundle, keyText;
     try {
