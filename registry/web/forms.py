@@ -375,3 +375,15 @@ def attach_errors(state: FormState, errors: list[FieldError], fallback: str) -> 
             state.errors.setdefault(name, []).append(message)
     if not errors:
         state.general_errors.append(fallback)
+    state.errors = dict(sorted(state.errors.items(), key=lambda item: _form_position(item[0])))
+
+
+def _form_position(name: str) -> tuple[int, int, int]:
+    """Where a field is on the form, so the summary lists errors from top to bottom."""
+    order = list(FORM_LABELS)
+    match = re.fullmatch(r"distributions_([0-9]+)_(\w+)", name)
+    if match:
+        sub = list(DISTRIBUTION_LABELS).index(match.group(2)) \
+            if match.group(2) in DISTRIBUTION_LABELS else 0
+        return (order.index("visibility"), int(match.group(1)) - 1_000_000, sub)
+    return (order.index(name) if name in order else len(order), 0, 0)

@@ -151,3 +151,6 @@ def test_each_error_is_a_sentence_beside_its_field(officer, registry, lang: str,
     assert not INTERNAL.search(visible), visible
     label = "资源文件 1：大小（字节）" if lang == "zh" else "Distribution 1: Size in bytes"
     assert label in visible
+    links = re.findall(r'<a href="#([a-z_0-9]+)">', summary)       # top to bottom, as the form
+    assert links.index("title_zh") < links.index("resource_code") < links.index("issued") \
+        < links.index("distributions_0_byte_size") < links.index("distributions_0_checksum")
