@@ -321,6 +321,8 @@ def human_message(name: str, error: FieldError) -> str:
         return _("Contains a character that cannot be stored (an invisible control "
                  "character). Delete it and type the text again.")
     if detail.endswith("is too long"):
+        if name == "keywords" and (error.pointer or "").rstrip("/").endswith("/keywords"):
+            return _("At most 100 keywords.")
         if name == "keywords":
             return _("A keyword may have at most 100 characters.")
         key = name.split("_", 2)[2] if name.startswith("distributions_") else name

@@ -190,3 +190,23 @@ def test_unknown_api_addresses_keep_problem_json(demo):  # type: ignore[no-untyp
     response = demo.app.test_client().get("/api/v1/no-such-thing")
     assert response.status_code == 404
     assert response.headers["Content-Type"].startswith("application/problem+json")
+
+
+@pytest.mark.parametrize("fields,field,words", [
+    ({"title_zh": "标题\x00"}, "title_zh", "无法保存的字符"),
+    ({"keywords": "、".join(f"词{i}" for i in range(101))}, "keywords", "关键词最多 100 个"),
+    ({"keywords": "长" * 101}, "keywords", "每个关键词最多 100 个字符"),
+    ({"note": "备注" * 1001}, "note", "最多 2000 个字符"),
+    ({"themes": "NOPE"}, "themes", "请从列表中选择一项"),
+    ({"distributions_0_access_url": "https://example.gov.cn/a",
+      "distributions_0_byte_size": "9" * 5000}, "distributions_0_byte_size", "整数大小"),
+])
+def test_every_other_field_fails_beside_itself(officer, registry, fields: dict[str, str],  # type: ignore[no-untyped-def]
+                                               field: str, words: str):
+    before = _versions(registry)
+    response = _post(officer, "/department/datasets/new", distribution_count="1", **fields)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422
+    match = re.search(rf'id="{field}-error">([^<]*)<', html)
+    assert match and words in match.group(1), (field, match and match.group(1))
+    assert _versions(registry) == before
