@@ -210,3 +210,16 @@ def test_every_other_field_fails_beside_itself(officer, registry, fields: dict[s
     match = re.search(rf'id="{field}-error">([^<]*)<', html)
     assert match and words in match.group(1), (field, match and match.group(1))
     assert _versions(registry) == before
+
+
+@pytest.mark.parametrize("email,password", [("a\x00b@mot.example", "x" * 12),
+                                            ("a" * 5000 + "@x.example", "x" * 12),
+                                            ("a@mot.example", "\x00" * 3)])
+def test_hostile_sign_in_fields_are_a_plain_refusal(registry, email: str, password: str):  # type: ignore[no-untyped-def]
+    registry.org("mot")
+    client = registry.app.test_client()
+    page = client.get("/signin").get_data(as_text=True)
+    response = client.post("/signin", data={"email": email, "password": password,
+                                            "csrf_token": csrf_of(page)})
+    assert response.status_code == 401
+    assert "电子邮箱或密码不正确" in response.get_data(as_text=True)
