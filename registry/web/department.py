@@ -267,8 +267,7 @@ def _conflict_page(dataset: Dataset, base: DatasetVersion, form: FormState, visi
     conflict = Conflict(base=base, latest=latest, yours=yours, theirs=theirs,
                         their_envelope=envelope_changes(base, latest), both=both)
     return render_template("conflict.html", conflict=conflict, form=form_from_metadata(reapplied),
-                           dataset=dataset, latest=latest, visibility=visibility, note=note,
-                           requested=_requested_state())
+                           dataset=dataset, latest=latest, visibility=visibility, note=note)
 
 
 @department.post("/datasets/<dataset_id>/withdraw")

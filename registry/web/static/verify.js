@@ -168,6 +168,14 @@
 
   // ---------------------------------------------------------------- the page
 
+  // The reasons above are written in English, once, for the code; the page's language table
+  // ("details", from the template's translations) rewords them for the reader, phrase by phrase.
+  function translated(detail, t) {
+    let text = String(detail || "");
+    for (const [english, local] of t.details || []) text = text.split(english).join(local);
+    return text;
+  }
+
   function messages() {
     const node = document.getElementById("verify-messages");
     return node ? JSON.parse(node.textContent) : {};
@@ -198,7 +206,7 @@
       const li = items[id];
       li.dataset.result = passed ? "ok" : "failed";
       li.className = passed ? "ok" : "failed";
-      li.textContent = (passed ? "✔ " : "✘ ") + t[id] + (t.colon || ": ") + (passed ? t.ok : t.failed) + (detail ? " — " + detail : "");
+      li.textContent = (passed ? "✔ " : "✘ ") + t[id] + (t.colon || ": ") + (passed ? t.ok : t.failed) + (detail ? " — " + translated(detail, t) : "");
     }
     let bundle, keyText;
     try {
