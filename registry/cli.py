@@ -73,6 +73,31 @@ def cli() -> None:
     pass
 
 
+# The auditor's commands, listed in `ndr --help`. `main()` hands them to the stdlib-only
+# auditor before click (or anything of the server) is loaded; these entries only make them
+# visible, and run the same code when reached another way (`flask --app app verify`).
+_PASS_THROUGH = {"ignore_unknown_options": True, "allow_extra_args": True,
+                 "help_option_names": []}
+
+
+@cli.command("verify", context_settings=_PASS_THROUGH, add_help_option=False,
+             help="Check a proof bundle offline (auditor).")
+@click.pass_context
+def verify_command(ctx: click.Context) -> None:
+    from anchoring.auditor.cli import main as auditor_main
+
+    ctx.exit(auditor_main(["verify", *ctx.args]))
+
+
+@cli.command("monitor", context_settings=_PASS_THROUGH, add_help_option=False,
+             help="Replay and watch the log (auditor).")
+@click.pass_context
+def monitor_command(ctx: click.Context) -> None:
+    from anchoring.auditor.cli import main as auditor_main
+
+    ctx.exit(auditor_main(["monitor", *ctx.args]))
+
+
 @cli.command("init", help="Create the database schema and the log signing key (0600).")
 @click.option("--demo/--no-demo", default=False, help="Load the small demo catalogue.")
 @_fail_on_problem

@@ -175,12 +175,20 @@
       if (body.size !== bundle.tree_size) throw new Error("checkpoint size " + body.size + " is not the bundle's tree size " + bundle.tree_size);
       const root = await rootFromInclusion(bundle.index, bundle.tree_size, leaf, bundle.inclusion_path.map(b64decode));
       if (!equal(root, body.root)) throw new Error("the path leads to a different root than the signed one");
-      return "tree size " + body.size;
+      return (messages().tree_size || "tree size") + " " + body.size;
     });
     return ok;
   }
 
   // ---------------------------------------------------------------- the page
+
+  // The reasons above are written in English, once, for the code; the page's language table
+  // ("details", from the template's translations) rewords them for the reader, phrase by phrase.
+  function translated(detail, t) {
+    let text = String(detail || "");
+    for (const [english, local] of t.details || []) text = text.split(english).join(local);
+    return text;
+  }
 
   function messages() {
     const node = document.getElementById("verify-messages");
@@ -196,13 +204,15 @@
     summary.textContent = t.running || "…";
     summary.className = "";
     panel.hidden = false;
+    // On a phone the panel sits below every version's card: bring it to the reader.
+    if (panel.scrollIntoView) panel.scrollIntoView({ block: "start" });
     const order = ["fetch", "metadata", "leaf", "signature", "inclusion"];
     const items = {};
     for (const id of order) {
       const li = document.createElement("li");
       li.dataset.step = id;
       li.dataset.result = "pending";
-      li.textContent = t[id] + ": " + (t.running || "…");
+      li.textContent = t[id] + (t.colon || ": ") + (t.running || "…");
       list.appendChild(li);
       items[id] = li;
     }
@@ -210,18 +220,18 @@
       const li = items[id];
       li.dataset.result = passed ? "ok" : "failed";
       li.className = passed ? "ok" : "failed";
-      li.textContent = (passed ? "✔ " : "✘ ") + t[id] + ": " + (passed ? t.ok : t.failed) + (detail ? " — " + detail : "");
+      li.textContent = (passed ? "✔ " : "✘ ") + t[id] + (t.colon || ": ") + (passed ? t.ok : t.failed) + (detail ? " — " + translated(detail, t) : "");
     }
     let bundle, keyText;
     try {
       const [bundleResponse, keyResponse] = await Promise.all([
         fetch(button.dataset.proofUrl, { headers: { Accept: "application/json" } }),
         fetch(panel.dataset.keyUrl)]);
-      if (!bundleResponse.ok) throw new Error("proof bundle: HTTP " + bundleResponse.status);
-      if (!keyResponse.ok) throw new Error("verifier key: HTTP " + keyResponse.status);
+      if (!bundleResponse.ok) throw new Error(t.http_bundle + " " + bundleResponse.status);
+      if (!keyResponse.ok) throw new Error(t.http_key + " " + keyResponse.status);
       bundle = await bundleResponse.json();
       keyText = await keyResponse.text();
-      if (bundle.format !== "ndr-proof-bundle/v1") throw new Error("unknown bundle format " + bundle.format);
+      if (bundle.format !== "ndr-proof-bundle/v1") throw new Error(t.bad_format + " " + bundle.format);
       report("fetch", true, "");
     } catch (err) {
       report("fetch", false, err.message);
@@ -238,7 +248,7 @@
     const note = document.createElement("li");
     note.dataset.step = "anchor";
     note.textContent = anchors.length
-      ? t.anchored + " " + anchors.map((a) => (a.backend || "") + " " + (a.chain_id || "") + " tx " + (a.tx_id || a.tx_hash || "") + (a.block_number != null ? " block " + a.block_number : "")).join("; ")
+      ? t.anchored + " " + anchors.map((a) => ((t.backends || {})[a.backend] || a.backend || "") + " " + (a.chain_id || "") + " " + t.transaction + " " + (a.tx_id || a.tx_hash || "") + (a.block_number != null ? " " + t.block + " " + a.block_number : "")).join("; ")
       : t.not_anchored;
     list.appendChild(note);
   }
