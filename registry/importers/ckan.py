@@ -27,7 +27,7 @@ _CLASSIFICATION_KEYS = ("资源分类", "信息资源分类", "resource_classifi
 # 所属行业 (industry) and 主题 (topic) are labels the publisher chose; our schema has no field of
 # their own, and as the publisher's own subject words they are keywords (dcat:keyword).
 _SUBJECT_KEYS = ("所属行业", "行业分类", "主题", "主题分类", "所属主题")
-_LABEL_SPLIT_RE = re.compile(r"\s*[、,，;；]\s*")
+_LABEL_SPLIT_RE = re.compile(r"\s*[,，;；]\s*")
 
 
 def read(path: Path) -> Iterator[Outcome]:
@@ -178,11 +178,15 @@ def _first(extras: dict[str, Any], keys: tuple[str, ...]) -> Any:
 
 
 def _subject_labels(extras: dict[str, Any]) -> list[Any]:
-    """Every 所属行业 / 主题 label: a JSON list, or labels joined by 、 or a comma."""
+    """Every 所属行业 / 主题 label: a JSON list, or labels joined by commas or semicolons.
+    Never split at 、: it belongs inside labels (交通运输、仓储和邮政业 is one GB/T 4754 门类)."""
     labels: list[Any] = []
     for key in _SUBJECT_KEYS:
-        for value in _json_list(extras.get(key)):
-            labels.extend(_LABEL_SPLIT_RE.split(value) if isinstance(value, str) else [value])
+        value = extras.get(key)
+        if isinstance(value, str) and not value.strip().startswith("["):
+            labels.extend(_LABEL_SPLIT_RE.split(value))
+        else:
+            labels.extend(_json_list(value))
     return labels
 
 

@@ -49,7 +49,9 @@ def _join(parent_id: str, slug: str) -> str:
 def suborganization_id(parent_id: str, name: str) -> str:
     """The id of the sub-organisation `name` under `parent_id` (see the module docstring)."""
     if not _CJK.search(name) and _folded(name):
-        return _join(parent_id, _folded(name))
+        plain = _join(parent_id, _folded(name))
+        if plain != parent_id:  # a parent id of 64 characters leaves no room for the name
+            return plain
     return hashed_id(parent_id, name)
 
 
