@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import queue
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -25,6 +26,7 @@ from registry.organizations.models import Organization
 from registry.state import RegistryState
 
 QUEUE_BATCHES = 4  # batches in flight between the processes: bounds the writer's memory
+POLL_SECONDS = 0.5  # how often the writer checks that a silent reader is still alive
 Progress = Callable[[int, float], None]  # (records seen, records per second)
 
 
@@ -51,7 +53,7 @@ def run_import(state: RegistryState, path: Path, organization_id: str, fmt: Form
     reader.start()
     started, seen = time.perf_counter(), 0
     try:
-        while (batch := batches.get()) is not None:
+        while (batch := _next_batch(batches, reader, path)) is not None:
             if isinstance(batch, str):
                 raise ImportFailed(batch)
             pairs = [o for o in batch if isinstance(o, tuple)]
@@ -74,6 +76,23 @@ def run_import(state: RegistryState, path: Path, organization_id: str, fmt: Form
         if reader.is_alive():
             reader.terminate()
     return summary
+
+
+def _next_batch(batches: Any, reader: Any, path: Path) -> Any:
+    """The next batch; a reader that died without ending the stream (killed, out of memory)
+    fails the import instead of leaving this process waiting forever. Batches already written
+    stay: each was one whole transaction."""
+    while True:
+        try:
+            return batches.get(timeout=POLL_SECONDS)
+        except queue.Empty:
+            if reader.is_alive():
+                continue
+        try:  # what a reader sent just before it ended is still in the pipe
+            return batches.get(timeout=POLL_SECONDS)
+        except queue.Empty:
+            raise ImportFailed(f"the reader of {path} stopped (exit code {reader.exitcode}) "
+                               "before the end of the file") from None
 
 
 def read_in_batches(path: str, fmt: Format, batch_size: int, out: Any) -> None:

@@ -270,3 +270,52 @@ def test_importer_modules_have_no_import_cycle() -> None:
         visit(module, ())
     assert "registry.importers.records" not in modules  # the old grab-bag is gone
     assert "registry.cli" not in {m for path in modules.values() for m in _imports_of(path)}
+
+
+# ------------------------------------------------------------------ a killed reader
+
+
+def test_a_killed_reader_fails_the_import_and_leaves_whole_batches(registry, tmp_path: Path  # type: ignore[no-untyped-def]
+                                                                   ) -> None:
+    import multiprocessing
+    import signal
+    import threading
+    import time
+
+    from sqlalchemy import func, select
+
+    from registry.auth.principal import Principal
+    from registry.datasets.models import Dataset
+    from registry.importers.pipeline import ImportFailed, run_import
+    from registry.organizations.models import Role
+
+    registry.org("big", name_zh="大城市人民政府")
+    source = _jsonl(tmp_path / "big.jsonl", [_entry(f"e{i}", title=f"公交线路{i}")
+                                              for i in range(20_000)])
+    operator = Principal(id="test:operator", organization_id=None, role=Role.OPERATOR)
+    outcome: dict[str, BaseException | object] = {}
+
+    def run() -> None:
+        try:
+            outcome["summary"] = run_import(registry.state, source, "big", "jsonl",
+                                            principal=operator, batch_size=50)
+        except BaseException as exc:  # handed to the test thread
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    deadline = time.monotonic() + 60
+    reader = None
+    while reader is None and time.monotonic() < deadline:
+        reader = next((p for p in multiprocessing.active_children()
+                       if p.name == "ndr-import-reader"), None)
+        time.sleep(0.05)
+    assert reader is not None and reader.pid is not None
+    os.kill(reader.pid, signal.SIGKILL)
+    worker.join(timeout=120)
+    assert not worker.is_alive(), "the import waited forever for a dead reader"
+    assert isinstance(outcome.get("error"), ImportFailed), outcome
+    assert "stopped" in str(outcome["error"])
+    with registry.state.db.read() as session:
+        written = session.scalar(select(func.count()).select_from(Dataset))
+    assert written < 20_000 and written % 50 == 0  # whole batches only
