@@ -53,9 +53,9 @@ def child(database_url: str, var_dir: str, data: str) -> None:
     os.environ["DATABASE_URL"] = database_url
     from registry.auth.principal import Principal
     from registry.bootstrap import build_state, ensure_signing_key
-    from registry.cli import run_import
     from registry.config import Settings
     from registry.database import Database
+    from registry.importers.pipeline import run_import
     from registry.migrate import upgrade_database
     from registry.organizations.actions import organization_create
     from registry.organizations.models import Role
@@ -68,7 +68,8 @@ def child(database_url: str, var_dir: str, data: str) -> None:
         organization_create(session, Principal("bench", None, Role.OPERATOR),
                             {"id": "us", "name_en": "United States federal agencies"})
     started = time.perf_counter()
-    summary = run_import(state, Path(data), "us", "datajson", suborgs=True, batch_size=1000)
+    summary = run_import(state, Path(data), "us", "datajson", suborgs=True, batch_size=1000,
+                         principal=Principal("bench", None, Role.OPERATOR))
     elapsed = time.perf_counter() - started
     with state.db.read() as session:
         log_size = state.log.size(session)

@@ -58,7 +58,7 @@ def build(database: Path, entries: int) -> None:
     from registry.config import Settings
     from registry.database import Database
     from registry.datasets.bulk import import_batch
-    from registry.importers.records import ImportRecord
+    from registry.importers.outcomes import ImportRecord
     from registry.migrate import upgrade_database
     from registry.organizations.actions import organization_create
     from registry.organizations.models import Role

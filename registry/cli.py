@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from pathlib import Path
 
 import click
@@ -250,91 +249,41 @@ def user_create(email: str, display_name: str, organization_id: str | None, role
 @click.option("--suborgs/--no-suborgs", default=False,
               help="Create sub-organisations for nested publishers.")
 @click.option("--batch-size", default=500, show_default=True)
+@click.option("--rejects", "rejects_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write every rejected record, with its reasons, to this JSON Lines file.")
 @_fail_on_problem
 def import_command(path: Path, organization_id: str, fmt: str, suborgs: bool,
-                   batch_size: int) -> None:
-    summary = run_import(_state(), path, organization_id, fmt, suborgs=suborgs,
-                         batch_size=batch_size, progress=True)
-    for position, external_id, reasons in summary.rejected[:50]:
-        click.echo(f"rejected #{position} {external_id or ''}: {'; '.join(reasons)}", err=True)
-    if len(summary.rejected) > 50:
-        click.echo(f"… and {len(summary.rejected) - 50} more rejected", err=True)
+                   batch_size: int, rejects_path: Path | None) -> None:
+    from contextlib import nullcontext
+
+    from registry.importers.pipeline import ImportFailed, run_import
+
+    def progress(seen: int, rate: float) -> None:
+        click.echo(f"\rimported {seen:,} records ({rate:,.0f}/s)", err=True, nl=False)
+
+    target = rejects_path.open("w", encoding="utf-8") if rejects_path else nullcontext()
+    with target as rejects:
+        try:
+            summary = run_import(_state(), path, organization_id, fmt,  # type: ignore[arg-type]
+                                 principal=_operator(), suborgs=suborgs, batch_size=batch_size,
+                                 rejects=rejects, progress=progress)
+        except ImportFailed as exc:
+            raise click.ClickException(str(exc)) from None
+        finally:
+            click.echo("", err=True)
+    if rejects_path is None:
+        for position, external_id, reasons in summary.rejected:
+            click.echo(f"rejected #{position} {external_id or ''}: {'; '.join(reasons)}",
+                       err=True)
+    else:  # the records are in the file: here, how often each reason occurred (all of them)
+        from collections import Counter
+
+        tally = Counter(reason for _, _, reasons in summary.rejected for reason in reasons)
+        for reason, count in tally.most_common():
+            click.echo(f"{count:>7}  {reason}", err=True)
     click.echo(json.dumps({"created": summary.created, "updated": summary.updated,
-                           "unchanged": summary.unchanged, "rejected": len(summary.rejected)}))
-
-
-def run_import(state, path: Path, organization_id: str, fmt: str, *,  # type: ignore[no-untyped-def]
-               suborgs: bool = False, batch_size: int = 500, progress: bool = False):
-    """Read, map and publish a file batch by batch; each batch is one transaction.
-
-    Reading and mapping (JSON parsing, cleaning, validation) run in a second process that
-    streams batches to this one, which only writes: the two halves overlap on two cores, and
-    the writer never holds the whole parsed file.
-    """
-    import multiprocessing
-
-    from registry.datasets.bulk import ImportSummary, SubOrganizations, import_batch
-    from registry.importers.records import RejectedRecord
-    from registry.organizations.models import Organization
-
-    summary = ImportSummary()
-    root = None
-    if suborgs:
-        with state.db.read() as session:
-            root = session.get(Organization, organization_id)
-        if root is None:
-            raise click.ClickException(f"no organisation {organization_id!r}")
-    context = multiprocessing.get_context("spawn")
-    batches = context.Queue(maxsize=4)
-    reader = context.Process(target=read_in_batches, args=(str(path), fmt, batch_size, batches),
-                             name="ndr-import-reader", daemon=True)
-    reader.start()
-    started, seen = time.perf_counter(), 0
-    try:
-        while (batch := batches.get()) is not None:
-            if isinstance(batch, str):
-                raise click.ClickException(batch)
-            pairs = [o for o in batch if isinstance(o, tuple)]
-            summary.rejected.extend((o.position, o.external_id, o.reasons)
-                                    for o in batch if isinstance(o, RejectedRecord))
-            with state.db.write() as session:
-                sub = SubOrganizations(session.merge(root)) if root is not None else None
-                summary.add(import_batch(session, state.services, _operator(),
-                                         organization_id, [p[0] for p in pairs], suborgs=sub,
-                                         analysed=[p[1] for p in pairs]))
-            seen += len(batch)
-            if progress:
-                rate = seen / (time.perf_counter() - started)
-                click.echo(f"\rimported {seen:,} records ({rate:,.0f}/s)", err=True, nl=False)
-    finally:
-        reader.join(timeout=10)
-        if reader.is_alive():
-            reader.terminate()
-    if progress:
-        click.echo("", err=True)
-    return summary
-
-
-def read_in_batches(path: str, fmt: str, batch_size: int, out) -> None:  # type: ignore[no-untyped-def]
-    """The reader process: map the file into batches of outcomes; None ends the stream, a
-    string reports a file that cannot be read at all."""
-    from registry.datasets.search_documents import pre_analysed
-    from registry.importers.records import ImportRecord, read_records
-
-    try:
-        batch: list[object] = []
-        for outcome in read_records(Path(path), fmt):  # type: ignore[arg-type]
-            if isinstance(outcome, ImportRecord):
-                outcome = (outcome, pre_analysed(outcome.metadata))
-            batch.append(outcome)
-            if len(batch) >= batch_size:
-                out.put(batch)
-                batch = []
-        if batch:
-            out.put(batch)
-    except (OSError, ValueError) as exc:
-        out.put(f"cannot import {path}: {exc}")
-    out.put(None)
+                           "unchanged": summary.unchanged, "rejected": len(summary.rejected),
+                           **({"rejects_file": str(rejects_path)} if rejects_path else {})}))
 
 
 @cli.group("log", help="The transparency log.")

@@ -31,7 +31,7 @@ from registry.auth.users import create_user
 from registry.datasets.actions import Services, dataset_create, dataset_patch
 from registry.datasets.bulk import import_batch
 from registry.importers import datajson
-from registry.importers.records import ImportRecord
+from registry.importers.outcomes import ImportRecord
 from registry.organizations.actions import organization_create
 from registry.organizations.models import Organization, Role
 from registry.state import RegistryState

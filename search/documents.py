@@ -35,6 +35,7 @@ class SearchDocument(TypedDict):
     visibility: Visibility
     organization_id: str
     organization_path: list[str]
+    # The owning organisation and its parents, then the publisher as the entry names it.
     publisher_names: list[str]
     title_zh: str | None
     title_en: str | None
@@ -42,6 +43,8 @@ class SearchDocument(TypedDict):
     description_en: str | None
     keywords: list[str]
     themes: list[str]
+    # 资源分类 labels, outermost first (类 / 项 / 目 / 细目): the catalogue's own topic words.
+    classification: NotRequired[list[str]]
     formats: list[str]
     license: str | None
     sharing_type: str | None

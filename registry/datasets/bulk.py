@@ -7,7 +7,6 @@ index call covers every document. Re-importing an unchanged file records nothing
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,12 +26,11 @@ from registry.datasets.actions import (
 from registry.datasets.canonical import sha256_hex
 from registry.datasets.models import Change, Dataset, DatasetVersion, State, Visibility
 from registry.datasets.validation import canonical_or_field_errors
-from registry.importers.records import ImportRecord
+from registry.importers.outcomes import ImportRecord
+from registry.importers.publishers import hashed_id, organization_names, suborganization_id
 from registry.organizations.models import Organization, Role
 from registry.problems import Problem, not_found
 from registry.timefmt import utc_now
-
-_NON_ID = re.compile(r"[^a-z0-9]+")
 
 
 @dataclass
@@ -70,11 +68,14 @@ class SubOrganizations:
     def _ensure(self, session: Session, parent: Organization, name: str) -> Organization:
         if self._by_id is None:  # one query per batch instead of one per publisher path
             self._by_id = {o.id: o for o in session.scalars(select(Organization))}
-        org_id = f"{parent.id}-{_NON_ID.sub('-', name.lower()).strip('-')}"[:64].strip("-")
+        org_id = suborganization_id(parent.id, name)
         org = self._by_id.get(org_id)
+        if org is not None and not _same_name(name, org):  # a cut id names another publisher
+            org_id = hashed_id(parent.id, name)
+            org = self._by_id.get(org_id)
         if org is None:
-            org = Organization(id=org_id, name_en=name[:300], kind="agency", parent_id=parent.id,
-                               created_at=utc_now())
+            org = Organization(id=org_id, **organization_names(name), kind="agency",
+                               parent_id=parent.id, created_at=utc_now())
             session.add(org)
             session.flush()
             self._by_id[org_id] = org
@@ -109,13 +110,14 @@ def import_batch(session: Session, services: Services, principal: Principal | No
     pre = list(analysed) if analysed is not None else [None] * len(records)
     for record, org, tokens in zip(records, targets, pre, strict=True):
         if (org.id, record.external_id) in seen:
-            summary.rejected.append((-1, record.external_id, ["duplicate external_id in batch"]))
+            summary.rejected.append((record.position or -1, record.external_id,
+                                     ["duplicate external_id in batch"]))
             continue
         seen.add((org.id, record.external_id))
         try:
             canonical = canonical_or_field_errors(record.metadata)
         except Problem as problem:
-            summary.rejected.append((-1, record.external_id,
+            summary.rejected.append((record.position or -1, record.external_id,
                                      [f"{e.pointer}: {e.detail}" for e in problem.errors]))
             continue
         found = existing.get((org.id, record.external_id))

@@ -9,19 +9,30 @@ DCAT gives the same answer through either route (docs/import.md, "CKAN").
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from registry.importers import records as r
+from registry.importers import values as v
+from registry.importers.file_types import format_and_media_type
+from registry.importers.outcomes import Outcome, RejectedRecord, Visibility
+from registry.importers.sources import read_text
+from registry.importers.validation import finish
 
 _LICENSE_UNKNOWN = frozenset({"", "notspecified", "other", "other-closed", "other-open"})
 _ACCESS_RIGHTS = {"public": "public", "restricted": "restricted", "non_public": "non-public"}
+# Chinese government portals keep the national directory's classification in extras.
+_CLASSIFICATION_KEYS = ("资源分类", "信息资源分类", "resource_classification")
+# 所属行业 (industry) and 主题 (topic) are labels the publisher chose; our schema has no field of
+# their own, and as the publisher's own subject words they are keywords (dcat:keyword).
+_SUBJECT_KEYS = ("所属行业", "行业分类", "主题", "主题分类", "所属主题")
+_LABEL_SPLIT_RE = re.compile(r"\s*[,，;；]\s*")
 
 
-def read(path: Path) -> Iterator[r.Outcome]:
+def read(path: Path) -> Iterator[Outcome]:
     """Packages numbered from 1 in file order (for JSON lines: the line number)."""
-    content = r.read_text(path)
+    content = read_text(path)
     try:
         document = json.loads(content)
     except json.JSONDecodeError:
@@ -60,41 +71,43 @@ def _looks_like_json_lines(content: str) -> bool:
         return False
 
 
-def _read_json_lines(content: str) -> Iterator[r.Outcome]:
+def _read_json_lines(content: str) -> Iterator[Outcome]:
     for number, line in enumerate(content.splitlines(), start=1):
         if not line.strip():
             continue
         try:
             package = json.loads(line)
         except json.JSONDecodeError as error:
-            yield r.RejectedRecord(number, None, [f"/: line {number} is not JSON: {error.msg}"])
+            yield RejectedRecord(number, None, [f"/: line {number} is not JSON: {error.msg}"],
+                                 line)
             continue
         yield map_package(number, package)
 
 
-def map_package(position: int, package: Any) -> r.Outcome:
+def map_package(position: int, package: Any) -> Outcome:
     if not isinstance(package, dict):
-        return r.RejectedRecord(position, None, ["/: a package must be a JSON object"])
-    external_id = r.text(package.get("id")) or r.text(package.get("name"))
+        return RejectedRecord(position, None, ["/: a package must be a JSON object"], package)
+    external_id = v.text(package.get("id")) or v.text(package.get("name"))
     if external_id is None:
-        return r.RejectedRecord(position, None, ["/id: is required (or /name)"])
+        return RejectedRecord(position, None, ["/id: is required (or /name)"], package)
     extras = _extras(package)
-    name = r.text(package.get("name"))
-    slug_hint = r.slugify(name.replace("_", "-")) if name else r.slugify(package.get("title"))
-    visibility: r.Visibility = "government" if package.get("private") is True else "public"
+    name = v.text(package.get("name"))
+    slug_hint = v.slugify(name.replace("_", "-")) if name else v.slugify(package.get("title"))
+    visibility: Visibility = "government" if package.get("private") is True else "public"
     organization = package.get("organization")
     org_name = (
-        r.text(organization.get("title")) or r.text(organization.get("name"))
+        v.text(organization.get("title")) or v.text(organization.get("name"))
         if isinstance(organization, dict)
         else None
     )
-    return r.finish(
+    return finish(
         position,
         external_id,
         slug_hint,
         _metadata(package, extras, org_name),
         visibility,
         (org_name,) if org_name else (),
+        source=package,
     )
 
 
@@ -118,28 +131,29 @@ def _metadata(
     metadata: dict[str, Any] = {
         "title": _localized(package, "title"),
         "description": _localized(package, "notes"),
-        "identifier": r.text(extras.get("identifier"), 500)
-        or r.text(extras.get("guid"), 500)
-        or r.text(package.get("id"), 500),
-        "publisher": {"name": name} if (name := r.localized(r.text(org_name, 500))) else None,
+        "identifier": v.text(extras.get("identifier"), 500)
+        or v.text(extras.get("guid"), 500)
+        or v.text(package.get("id"), 500),
+        "publisher": {"name": name} if (name := v.localized(v.text(org_name, 500))) else None,
         "contact_point": _contact_point(package, extras),
-        "keywords": r.keywords(_tag_names(package.get("tags"))),
-        "themes": r.themes(_json_list(extras.get("theme"))),
-        "issued": r.timestamp(extras.get("issued")) or r.timestamp(package.get("metadata_created")),
-        "modified": r.timestamp(extras.get("modified"))
-        or r.timestamp(package.get("metadata_modified")),
-        "language": r.languages(_json_list(extras.get("language"))),
+        "keywords": v.keywords([*_tag_names(package.get("tags")), *_subject_labels(extras)]),
+        "classification": v.classification(_first(extras, _CLASSIFICATION_KEYS)),
+        "themes": v.themes(_json_list(extras.get("theme"))),
+        "issued": v.timestamp(extras.get("issued")) or v.timestamp(package.get("metadata_created")),
+        "modified": v.timestamp(extras.get("modified"))
+        or v.timestamp(package.get("metadata_modified")),
+        "language": v.languages(_json_list(extras.get("language"))),
         "spatial": _spatial(extras),
-        "temporal": r.temporal(extras.get("temporal"))
-        or r.temporal_from_bounds(extras.get("temporal_start"), extras.get("temporal_end")),
+        "temporal": v.temporal(extras.get("temporal"))
+        or v.temporal_from_bounds(extras.get("temporal_start"), extras.get("temporal_end")),
         "access_rights": _access_rights(extras.get("access_rights")),
-        "license": r.uri(package.get("license_url")) or _license_id(package.get("license_id")),
+        "license": v.uri(package.get("license_url")) or _license_id(package.get("license_id")),
         "conforms_to": [
-            link for raw in _json_list(extras.get("conforms_to")) if (link := r.uri(raw))
+            link for raw in _json_list(extras.get("conforms_to")) if (link := v.uri(raw))
         ],
-        "landing_page": r.uri(package.get("url")),
-        "update_cycle": r.update_cycle(extras.get("frequency"))
-        or r.update_cycle(extras.get("accrual_periodicity")),
+        "landing_page": v.uri(package.get("url")),
+        "update_cycle": v.update_cycle(extras.get("frequency"))
+        or v.update_cycle(extras.get("accrual_periodicity")),
         "distributions": _distributions(package.get("resources")),
     }
     return {key: value for key, value in metadata.items() if value}
@@ -152,11 +166,28 @@ def _localized(package: dict[str, Any], key: str) -> dict[str, str] | None:
         texts: dict[str, str] = {}
         for lang, value in translated.items():
             ours = str(lang).lower().split("_")[0].split("-")[0]
-            if ours in ("zh", "en") and (clean := r.text(value)):
+            if ours in ("zh", "en") and (clean := v.text(value)):
                 texts.setdefault(ours, clean)
         if texts:
             return texts
-    return r.localized(package.get(key))
+    return v.localized(package.get(key))
+
+
+def _first(extras: dict[str, Any], keys: tuple[str, ...]) -> Any:
+    return next((extras[key] for key in keys if extras.get(key)), None)
+
+
+def _subject_labels(extras: dict[str, Any]) -> list[Any]:
+    """Every 所属行业 / 主题 label: a JSON list, or labels joined by commas or semicolons.
+    Never split at 、: it belongs inside labels (交通运输、仓储和邮政业 is one GB/T 4754 门类)."""
+    labels: list[Any] = []
+    for key in _SUBJECT_KEYS:
+        value = extras.get(key)
+        if isinstance(value, str) and not value.strip().startswith("["):
+            labels.extend(_LABEL_SPLIT_RE.split(value))
+        else:
+            labels.extend(_json_list(value))
+    return labels
 
 
 def _tag_names(tags: Any) -> list[Any]:
@@ -186,7 +217,7 @@ def _contact_point(package: dict[str, Any], extras: dict[str, Any]) -> dict[str,
         ("author", "author_email"),
     ):
         source = extras if name_key.startswith("contact") else package
-        contact = r.contact_point(source.get(name_key), source.get(email_key))
+        contact = v.contact_point(source.get(name_key), source.get(email_key))
         if contact:
             return contact
     return None
@@ -196,22 +227,22 @@ def _spatial(extras: dict[str, Any]) -> dict[str, str] | None:
     """`spatial` is usually GeoJSON (dropped: no geometry in our schema); ckanext-dcat also keeps
     `spatial_uri` and `spatial_text`."""
     place = {
-        "uri": r.uri(extras.get("spatial_uri")),
-        "name": r.text(extras.get("spatial_text"), 300),
+        "uri": v.uri(extras.get("spatial_uri")),
+        "name": v.text(extras.get("spatial_text"), 300),
     }
     place = {key: value for key, value in place.items() if value}
-    return place or r.spatial(extras.get("spatial"))
+    return place or v.spatial(extras.get("spatial"))
 
 
 def _access_rights(value: Any) -> str | None:
-    code = r.text(value)
+    code = v.text(value)
     if code is None:
         return None
     return _ACCESS_RIGHTS.get(code.rstrip("/").rsplit("/", 1)[-1].lower().replace("-", "_"))
 
 
 def _license_id(value: Any) -> str | None:
-    license_id = r.text(value, 500)
+    license_id = v.text(value, 500)
     return None if license_id is None or license_id.lower() in _LICENSE_UNKNOWN else license_id
 
 
@@ -219,28 +250,28 @@ def _distributions(resources: Any) -> list[dict[str, Any]]:
     if not isinstance(resources, list):
         return []
     mapped = [d for raw in resources if isinstance(raw, dict) and (d := _distribution(raw))]
-    return mapped[: r.MAX_DISTRIBUTIONS]
+    return mapped[: v.MAX_DISTRIBUTIONS]
 
 
 def _distribution(resource: dict[str, Any]) -> dict[str, Any] | None:
     """A resource `url` is where it is reached; it is also a download URL when CKAN holds the
     file itself (url_type "upload"), which is the only case we know it is a file."""
-    url = r.uri(resource.get("url"))
+    url = v.uri(resource.get("url"))
     if url is None:
         return None
-    fmt, media = r.format_and_media_type(resource.get("format"), resource.get("mimetype"), url)
+    fmt, media = format_and_media_type(resource.get("format"), resource.get("mimetype"), url)
     distribution = {
-        "title": r.text(resource.get("name"), 500),
-        "description": r.text(resource.get("description"), 5000),
+        "title": v.text(resource.get("name"), 500),
+        "description": v.text(resource.get("description"), 5000),
         "access_url": url,
         "download_url": url if resource.get("url_type") == "upload" else None,
         "format": fmt,
         "media_type": media,
-        "byte_size": r.byte_size(resource.get("size")),
-        "checksum": r.sha256_checksum(resource.get("hash")),
+        "byte_size": v.byte_size(resource.get("size")),
+        "checksum": v.sha256_checksum(resource.get("hash")),
         "license": _license_id(resource.get("license")),
-        "issued": r.timestamp(resource.get("created")),
-        "modified": r.timestamp(resource.get("last_modified"))
-        or r.timestamp(resource.get("metadata_modified")),
+        "issued": v.timestamp(resource.get("created")),
+        "modified": v.timestamp(resource.get("last_modified"))
+        or v.timestamp(resource.get("metadata_modified")),
     }
     return {key: value for key, value in distribution.items() if value is not None}

@@ -12,7 +12,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from registry.importers import records as r
+from registry.importers import values as v
+from registry.importers.file_types import format_and_media_type
+from registry.importers.outcomes import Outcome, RejectedRecord
+from registry.importers.sources import read_text
+from registry.importers.validation import finish
 
 # accessLevel → (visibility in the registry, dct:accessRights). Anything not plainly public is
 # kept to government users: a wrong "public" would leak, a wrong "government" only hides.
@@ -24,9 +28,9 @@ _ACCESS = {
 _MAX_PUBLISHER_DEPTH = 20  # subOrganizationOf chains are data: guard against cycles
 
 
-def read(path: Path) -> Iterator[r.Outcome]:
+def read(path: Path) -> Iterator[Outcome]:
     """Map every entry of `dataset` (or of a bare list, the POD 1.0 layout), numbered from 1."""
-    document = json.loads(r.read_text(path))
+    document = json.loads(read_text(path))
     entries = document.get("dataset") if isinstance(document, dict) else document
     if not isinstance(entries, list):
         raise ValueError(f"{path}: not a data.json catalogue (no 'dataset' list)")
@@ -34,49 +38,50 @@ def read(path: Path) -> Iterator[r.Outcome]:
         yield map_dataset(position, entry)
 
 
-def map_dataset(position: int, entry: Any) -> r.Outcome:
+def map_dataset(position: int, entry: Any) -> Outcome:
     if not isinstance(entry, dict):
-        return r.RejectedRecord(position, None, ["/: a dataset must be a JSON object"])
-    external_id = r.text(entry.get("identifier"))
+        return RejectedRecord(position, None, ["/: a dataset must be a JSON object"], entry)
+    external_id = v.text(entry.get("identifier"))
     if external_id is None:
-        return r.RejectedRecord(position, None, ["/identifier: is required"])
+        return RejectedRecord(position, None, ["/identifier: is required"], entry)
     visibility, access_rights = _ACCESS.get(
         str(entry.get("accessLevel", "")).strip().lower(), ("government", None)
     )
     metadata = _metadata(entry, external_id, access_rights)
-    return r.finish(
+    return finish(
         position,
         external_id,
-        r.slugify(entry.get("title")),
+        v.slugify(entry.get("title")),
         metadata,
         visibility,
         publisher_path(entry.get("publisher")),
+        source=entry,
     )
 
 
 def _metadata(entry: dict[str, Any], external_id: str, access_rights: str | None) -> dict[str, Any]:
     modified_raw = entry.get("modified")
     metadata: dict[str, Any] = {
-        "title": r.localized(entry.get("title")),
-        "description": r.localized(entry.get("description")),
-        "identifier": r.text(external_id, 500),
+        "title": v.localized(entry.get("title")),
+        "description": v.localized(entry.get("description")),
+        "identifier": v.text(external_id, 500),
         "publisher": _publisher(entry.get("publisher")),
         "contact_point": _contact_point(entry.get("contactPoint")),
-        "keywords": r.keywords(entry.get("keyword")),
-        "themes": r.themes(entry.get("theme")),
-        "issued": r.timestamp(entry.get("issued")),
-        "modified": r.timestamp(modified_raw),
-        "language": r.languages(entry.get("language")),
-        "spatial": r.spatial(entry.get("spatial")),
-        "temporal": r.temporal(entry.get("temporal")),
+        "keywords": v.keywords(entry.get("keyword")),
+        "themes": v.themes(entry.get("theme")),
+        "issued": v.timestamp(entry.get("issued")),
+        "modified": v.timestamp(modified_raw),
+        "language": v.languages(entry.get("language")),
+        "spatial": v.spatial(entry.get("spatial")),
+        "temporal": v.temporal(entry.get("temporal")),
         "access_rights": access_rights,
-        "license": r.text(entry.get("license"), 500),
+        "license": v.text(entry.get("license"), 500),
         "conforms_to": _conforms_to(entry),
-        "landing_page": r.uri(entry.get("landingPage")) or r.uri(entry.get("accessURL")),
+        "landing_page": v.uri(entry.get("landingPage")) or v.uri(entry.get("accessURL")),
         "distributions": _distributions(entry.get("distribution")),
         # A repeating interval in `modified` ("R/P1D") is how some publishers say "updated daily".
-        "update_cycle": r.update_cycle(entry.get("accrualPeriodicity"))
-        or (r.update_cycle(modified_raw) if str(modified_raw).startswith("R/") else None),
+        "update_cycle": v.update_cycle(entry.get("accrualPeriodicity"))
+        or (v.update_cycle(modified_raw) if str(modified_raw).startswith("R/") else None),
     }
     return {key: value for key, value in metadata.items() if value}
 
@@ -87,7 +92,7 @@ def publisher_path(publisher: Any) -> tuple[str, ...]:
     names: list[str] = []
     node = publisher
     while isinstance(node, dict) and len(names) < _MAX_PUBLISHER_DEPTH:
-        name = r.text(node.get("name"), 500)
+        name = v.text(node.get("name"), 500)
         if name is not None:
             names.append(name)
         node = node.get("subOrganizationOf")
@@ -98,22 +103,22 @@ def publisher_path(publisher: Any) -> tuple[str, ...]:
 def _publisher(publisher: Any) -> dict[str, Any] | None:
     if not isinstance(publisher, dict):
         return None
-    name = r.localized(r.text(publisher.get("name"), 500))
+    name = v.localized(v.text(publisher.get("name"), 500))
     return {"name": name} if name else None
 
 
 def _contact_point(contact: Any) -> dict[str, str] | None:
     if not isinstance(contact, dict):
         return None
-    return r.contact_point(contact.get("fn"), contact.get("hasEmail")) or None
+    return v.contact_point(contact.get("fn"), contact.get("hasEmail")) or None
 
 
 def _conforms_to(entry: dict[str, Any]) -> list[str]:
     """`conformsTo` (a standard) and `describedBy` (a data dictionary) both say what the data
     follows; DCAT-AP has one property for that, dct:conformsTo."""
     candidates = [entry.get("conformsTo"), entry.get("describedBy")]
-    links = [link for raw in candidates if (link := r.uri(raw))]
-    return list(dict.fromkeys(links))[: r.MAX_CONFORMS_TO]
+    links = [link for raw in candidates if (link := v.uri(raw))]
+    return list(dict.fromkeys(links))[: v.MAX_CONFORMS_TO]
 
 
 def _distributions(values: Any) -> list[dict[str, Any]]:
@@ -122,26 +127,26 @@ def _distributions(values: Any) -> list[dict[str, Any]]:
     if not isinstance(values, list):
         return []
     mapped = [d for raw in values if isinstance(raw, dict) and (d := _distribution(raw))]
-    return mapped[: r.MAX_DISTRIBUTIONS]
+    return mapped[: v.MAX_DISTRIBUTIONS]
 
 
 def _distribution(raw: dict[str, Any]) -> dict[str, Any] | None:
     """DCAT requires an access URL; a download URL is also one (DCAT-AP: "accessURL… if
     downloadURL is given, accessURL should repeat it"). No URL at all → dropped."""
-    download_url = r.uri(raw.get("downloadURL"))
-    access_url = r.uri(raw.get("accessURL")) or download_url
+    download_url = v.uri(raw.get("downloadURL"))
+    access_url = v.uri(raw.get("accessURL")) or download_url
     if access_url is None:
         return None
-    fmt, media = r.format_and_media_type(
+    fmt, media = format_and_media_type(
         raw.get("format"), raw.get("mediaType"), download_url or access_url
     )
     distribution = {
-        "title": r.text(raw.get("title"), 500),
-        "description": r.text(raw.get("description"), 5000),
+        "title": v.text(raw.get("title"), 500),
+        "description": v.text(raw.get("description"), 5000),
         "access_url": access_url,
         "download_url": download_url,
         "format": fmt,
         "media_type": media,
-        "modified": r.timestamp(raw.get("modified")),
+        "modified": v.timestamp(raw.get("modified")),
     }
     return {key: value for key, value in distribution.items() if value is not None}

@@ -15,14 +15,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from registry.importers import records as r
+from registry.importers.outcomes import Outcome, RejectedRecord
+from registry.importers.validation import finish
 
 _REQUIRED = ("external_id", "visibility", "metadata")
 _ALLOWED = frozenset({*_REQUIRED, "slug", "publisher_path"})
 _SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,118}[a-z0-9])?$")
 
 
-def read(path: Path) -> Iterator[r.Outcome]:
+def read(path: Path) -> Iterator[Outcome]:
     """One outcome per non-blank line; `position` is the 1-based line number."""
     with Path(path).open(encoding="utf-8-sig") as lines:
         for number, line in enumerate(lines, start=1):
@@ -30,31 +31,33 @@ def read(path: Path) -> Iterator[r.Outcome]:
                 yield parse_line(number, line)
 
 
-def parse_line(number: int, line: str) -> r.Outcome:
+def parse_line(number: int, line: str) -> Outcome:
     try:
         entry = json.loads(line)
     except json.JSONDecodeError as error:
-        return r.RejectedRecord(number, None, [f"/: not JSON: {error.msg} (column {error.colno})"])
+        return RejectedRecord(number, None, [f"/: not JSON: {error.msg} (column {error.colno})"],
+                              line.rstrip("\r\n"))
     if not isinstance(entry, dict):
-        return r.RejectedRecord(number, None, ["/: each line must be a JSON object"])
+        return RejectedRecord(number, None, ["/: each line must be a JSON object"], entry)
     external_id = entry.get("external_id")
     reasons = _envelope_errors(entry)
     if reasons:
-        return r.RejectedRecord(
-            number, external_id if isinstance(external_id, str) else None, reasons
+        return RejectedRecord(
+            number, external_id if isinstance(external_id, str) else None, reasons, entry
         )
-    outcome = r.finish(
+    outcome = finish(
         number,
         external_id,
         entry.get("slug"),
         entry["metadata"],
         entry["visibility"],
         tuple(entry.get("publisher_path") or ()),
+        source=entry,
     )
-    if isinstance(outcome, r.RejectedRecord):
+    if isinstance(outcome, RejectedRecord):
         # Pointers are made relative to the line, like the envelope errors above.
         reasons = [_under_metadata(reason) for reason in outcome.reasons]
-        return r.RejectedRecord(number, external_id, reasons)
+        return RejectedRecord(number, external_id, reasons, entry)
     return outcome
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,8 @@ import pytest
 from jsonschema import Draft202012Validator
 
 REPO = Path(__file__).resolve().parents[2]
-CORPUS = REPO.parent / "shared" / "data" / "us-federal-datajson"
+CORPUS = Path(os.environ.get("NDR_DATAJSON_DIR")
+              or REPO.parent / "shared" / "data" / "us-federal-datajson")
 DATA = Path(__file__).resolve().parent / "data"
 
 # Filled by the corpus test, printed at the end of the run (pytest_terminal_summary).
