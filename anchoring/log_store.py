@@ -148,9 +148,14 @@ def open_alarms(session: Session, limit: int = 100) -> list[LogAuditAlarm]:
 
 
 def require_not_halted(session: Session) -> None:
-    alarms = open_alarms(session, limit=1)
-    if alarms:
-        raise LogHalted(alarms[0])
+    """Raise LogHalted while an alarm is open. On every append, so the common case (no
+    alarm) is one statement sent to the driver directly, without ORM compilation."""
+    row = session.connection().exec_driver_sql(
+        "SELECT id FROM log_audit_alarms WHERE acknowledged_at IS NULL LIMIT 1").first()
+    if row is not None:
+        alarms = open_alarms(session, limit=1)
+        if alarms:
+            raise LogHalted(alarms[0])
 
 
 class LogRangeError(ValueError):
@@ -283,7 +288,7 @@ class TransparencyLog:
         # signed (its right edge does not give the head root, or it does not extend the last
         # signed checkpoint), refuse the write now instead of acknowledging it. The right
         # edge and the consistency proof's hashes come in one read.
-        latest = self.latest_checkpoint(session)
+        latest = self._latest_size_and_root(session)
         edge_indexes = tlog.right_edge_indexes(size)
         need = list(edge_indexes)
         if latest is not None and 0 < latest.size < size:
@@ -365,6 +370,16 @@ class TransparencyLog:
     def signed_row(row: LogCheckpoint, origin: str) -> SignedCheckpoint:
         return SignedCheckpoint(origin=origin, size=int(row.size), root=bytes(row.root),
                                 note=row.note, created_at=_as_utc(row.created_at))
+
+    def _latest_size_and_root(self, session: Session) -> SignedCheckpoint | None:
+        """(size, root) of the newest checkpoint row, straight from the driver (every append
+        reads it); the note is not needed to check that the tree extends it."""
+        row = session.connection().exec_driver_sql(
+            "SELECT size, root FROM log_checkpoints ORDER BY size DESC LIMIT 1").first()
+        if row is None:
+            return None
+        return SignedCheckpoint(origin=self.origin, size=int(row[0]), root=bytes(row[1]),
+                                note="", created_at=datetime.now(UTC))
 
     def latest_checkpoint(self, session: Session) -> SignedCheckpoint | None:
         row = session.execute(

@@ -344,7 +344,7 @@ class SelfAudit:
                 found, catalogue_after = self._catalogue(session, progress.catalogue_after,
                                                          self._catalogue_batch)
                 findings += found
-        wrapped = end >= size
+        wrapped = end >= size > 0
         new = Progress(0 if wrapped else end, [] if wrapped else new_edge, catalogue_after,
                        progress.sweeps + (1 if wrapped else 0))
         if any(f.kind in ("entry missing",) for f in findings):
