@@ -230,3 +230,28 @@ def test_the_checker_finds_english(demo: RegistryHarness) -> None:
            '<input placeholder="Search here"></body></html>'
     found = untranslated(html, [])
     assert len(found) == 2 and "anchored" in found[0] and "Search" in found[1]
+
+
+VERIFY_JS = WEB / "static" / "verify.js"
+
+
+def test_every_reason_the_browser_verifier_gives_is_reworded_in_chinese(demo: RegistryHarness,
+                                                                        ) -> None:
+    """verify.js words its failure reasons in English, once; the page's phrase table rewords
+    them. Every English phrase of the table must still occur in verify.js (a reworded reason
+    would silently stay English), and every literal reason in verify.js must be covered."""
+    html = demo.client.get(f"/datasets/{_slug(demo.client, '公共自行车')}").get_data(
+        as_text=True)
+    block = re.search(r'<script type="application/json" id="verify-messages">(.*?)</script>',
+                      html, re.S).group(1)
+    details = json.loads(block)["details"]
+    source = VERIFY_JS.read_text(encoding="utf-8")
+    for english, chinese in details:
+        assert english in source, f"{english!r} no longer occurs in verify.js"
+        assert chinese != english and not _LATIN_WORD.search(
+            re.sub(r"SHA-256|Ed25519|JSON|v2|0x00", "", chinese)), chinese
+    literals = re.findall(r'throw new Error\("([^"]+)"', source)
+    assert literals, "verify.js throws no literal reasons any more?"
+    uncovered = [text for text in literals if not any(
+        english.strip() and english.strip() in text for english, _ in details)]
+    assert not uncovered, f"reasons without a Chinese wording: {uncovered}"
