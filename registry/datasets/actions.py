@@ -447,6 +447,8 @@ def record_plans(session: Session, services: Services, plans: list[Plan]) -> lis
     versions: list[DatasetVersion] = []
     for start in range(0, len(changes), RECORD_CHUNK):
         versions += record_versions(session, services, changes[start:start + RECORD_CHUNK])
+    if len(versions) != len(changes):  # record_versions returns versions for small calls only
+        raise RuntimeError("record_versions returned fewer versions than it recorded")
     answers, used = [], 0
     for plan in plans:
         answers.append(plan.finish(session, versions[used:used + len(plan.changes)]))
