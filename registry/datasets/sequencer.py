@@ -22,8 +22,8 @@ What stays true:
 * Nobody gets an answer before the commit: a crash before it loses only unacknowledged writes.
 * Indexes stay gap-free across processes: batches of different gunicorn workers still take
   the database write lock in turn, and the log's head row is locked by each append.
-* Results are rendered inside the item's savepoint (plain data, no ORM objects), so a later
-  item's rollback cannot expire what an earlier one returns.
+* Answers are made inside the transaction as plain data (no ORM objects), so nothing a
+  client gets can be expired by another item's rollback or by the end of the session.
 """
 
 from __future__ import annotations
@@ -49,9 +49,9 @@ from registry.datasets.actions import (
     Services,
     record_plans,
 )
+from registry.problems import Problem
 
 log = logging.getLogger(__name__)
-
 
 
 @dataclass(eq=False)  # identity: a pending write is itself, whatever it holds
@@ -62,8 +62,10 @@ class _Pending:
     error: BaseException | None = None
 
 
-class SequencerStopped(RuntimeError):
-    """The process is shutting down; the write was not recorded."""
+def _stopped() -> Problem:
+    """The process is shutting down; the write was not recorded (the client may retry)."""
+    return Problem(503, "Shutting down", "the registry is restarting; this write was not "
+                   "recorded, retry it", "shutting-down", headers={"Retry-After": "1"})
 
 
 class PublishSequencer:
@@ -101,7 +103,7 @@ class PublishSequencer:
 
     def _ensure_running(self) -> None:
         if self._stop.is_set():
-            raise SequencerStopped("the registry is shutting down")
+            raise _stopped()
         if self._thread is not None and self._pid == os.getpid() and self._thread.is_alive():
             return
         with self._start_lock:  # first use in this process (gunicorn forks after import)
@@ -122,7 +124,7 @@ class PublishSequencer:
             except queue.Empty:
                 break
         for pending in leftovers:  # whoever still waits learns the write did not happen
-            pending.error = SequencerStopped("the registry is shutting down")
+            pending.error = _stopped()
             pending.done.set()
 
     # -- the sequencer thread --------------------------------------------------------------

@@ -200,3 +200,13 @@ def test_a_failure_while_recording_the_batch_retries_each_item_alone(publisher, 
     assert indexes == [0, 1, 2]  # nothing of the failed batch attempt, nothing of item 1
     with registry.state.db.read() as session:
         assert registry.state.log.size(session) == 3
+
+
+def test_a_write_after_shutdown_is_refused_not_lost(publisher) -> None:  # type: ignore[no-untyped-def]
+    registry, headers = publisher
+    registry.state.sequencer.stop()
+    response = _post(registry, headers, {"metadata": metadata()})
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "1"
+    with registry.state.db.read() as session:
+        assert registry.state.log.size(session) == 0
