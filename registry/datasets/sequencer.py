@@ -5,7 +5,8 @@ advisory lock) and ends in a commit, which is an fsync. One transaction per requ
 concurrent publishers queue for the lock one at a time — on SQLite by sleeping in the busy
 handler — so 8 clients got about 13 acknowledged writes/s with a p99 of seconds. Here the
 request threads hand their already-validated work to one sequencer thread per process, which
-takes everything that arrives within a few milliseconds (at most `max_batch` items), records
+takes everything that arrives within a few milliseconds, and once it holds the write lock
+whatever else queued meanwhile (at most `max_batch` items in all), records
 it in ONE transaction — consecutive leaf indexes, one commit — and only then wakes each
 request thread with its own result (its receipt is in it).
 
@@ -153,11 +154,21 @@ class PublishSequencer:
                 break
         return batch
 
+    def _top_up(self, batch: list[_Pending]) -> None:
+        """Once the batch holds the write lock, add what is already queued (no waiting): under
+        contention, the writes that queued while other processes recorded theirs."""
+        while len(batch) < self.max_batch:
+            try:
+                batch.append(self._queue.get_nowait())
+            except queue.Empty:
+                return
+
     def _record(self, batch: list[_Pending]) -> None:
         planned: list[tuple[_Pending, Plan]] = []
         try:
             with self._turn(), self.db.write() as session:
                 serialize_catalogue_writes(session)
+                self._top_up(batch)  # what arrived while this batch waited for its turn
                 claims = BatchClaims()
                 for pending in batch:
                     savepoint = session.begin_nested()
