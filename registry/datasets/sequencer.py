@@ -10,14 +10,16 @@ whatever else queued meanwhile (at most `max_batch` items in all), records
 it in ONE transaction — consecutive leaf indexes, one commit — and only then wakes each
 request thread with its own result (its receipt is in it).
 
-How a batch is recorded: each item is first *planned* in its own SAVEPOINT (its database
-checks: organisation, slug, external id, If-Match, Idempotency-Key), so a conflict or a
-validation failure of one rolls back that item only and the request gets its own error. An
-item that needs what an earlier item of the batch is about to write (the same dataset, slug,
-external id or key) waits for the next batch. Then the planned versions of the whole batch are
-recorded together (`actions.record_plans`: one log append, one executemany per table, one index
-update), and each answer (with its receipt) is made. Should recording the batch fail anyway,
-the transaction is rolled back and each item is retried alone, in a transaction of its own.
+How a batch is recorded: each item is first *planned* (its database checks: organisation,
+slug, external id, If-Match, Idempotency-Key). Planning only reads, so an item refused there (a
+conflict, a stale If-Match, a failed validation: a `Problem`) gets its own 4xx and the others
+go on — no savepoint needed, and none of its round trips. An item that needs what an earlier
+item of the batch is about to write (the same dataset, slug, external id or key) waits for the
+next batch. Then the planned versions of the whole batch are recorded together
+(`actions.record_plans`: one log append, one executemany per table, one index update), and
+each answer (with its receipt) is made. Should anything else fail (a database error, which on
+PostgreSQL aborts the transaction), the batch is rolled back and every item still unanswered
+is retried alone, in a transaction of its own: one request's failure never fails another.
 
 What stays true:
 * Nobody gets an answer before the commit: a crash before it loses only unacknowledged writes.
@@ -171,27 +173,24 @@ class PublishSequencer:
                 self._top_up(batch)  # what arrived while this batch waited for its turn
                 claims = BatchClaims()
                 for pending in batch:
-                    savepoint = session.begin_nested()
                     try:
                         planned.append((pending, pending.work(session, claims)))
-                        savepoint.commit()
                     except ClaimedInBatch:
-                        savepoint.rollback()
                         self._carried.append(pending)
-                    except Exception as exc:  # this item only: its savepoint is undone
-                        if savepoint.is_active:
-                            savepoint.rollback()
-                        pending.error = exc
+                    except Problem as problem:  # this item's own 4xx; planning wrote nothing
+                        pending.error = problem
                 answers = record_plans(session, self.services, [plan for _, plan in planned])
             for (pending, _), answer in zip(planned, answers, strict=True):
                 pending.result = answer
             self.batches += 1
             self.items += len(planned)
-        except Exception as exc:
+        except Exception as exc:  # rolled back: nothing of the batch happened
             log.warning("a publish batch of %d failed (%s); recording its items one by one",
-                        len(planned), exc)
-            for pending, _ in planned:
-                self._record_alone(pending)
+                        len(batch), exc)
+            self._carried = [p for p in self._carried if p not in batch]
+            for pending in batch:
+                if pending.error is None:
+                    self._record_alone(pending)
         finally:
             for pending in batch:
                 if pending not in self._carried:
