@@ -387,9 +387,13 @@ def main() -> int:
                     # Not measured: every worker loads jieba and builds its search snapshot.
                     run_load(registry, args.warmup, args.publishers, args.searchers)
                     tally = run_load(registry, args.seconds, args.publishers, args.searchers)
+                    died = registry.process is not None and registry.process.poll() is not None
                 finally:
                     registry.stop()
                 report(f"{kind} {path}", tally, args.seconds)
+                if died:
+                    log = (var_dir / "gunicorn.err").read_text(errors="replace")
+                    print(f"  gunicorn exited during the run; its log ends:\n{log[-2000:]}")
             if args.kill:
                 url = fresh()
                 var_dir = (Path(url.removeprefix("sqlite:///")).parent

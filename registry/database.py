@@ -67,8 +67,16 @@ def serialize_catalogue_writes(session: Session) -> None:
     log appends see each other's committed rows (READ COMMITTED re-reads per statement), so
     concurrent writers never collide on a unique constraint half-way through.
     """
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": CATALOGUE_WRITE_LOCK})
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    held = session.info.get(_HOLDS_WRITE_LOCK)
+    if held is not None and held is session.get_transaction():
+        return  # taken already in this transaction (a publish batch plans many writes)
+    session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": CATALOGUE_WRITE_LOCK})
+    session.info[_HOLDS_WRITE_LOCK] = session.get_transaction()
+
+
+_HOLDS_WRITE_LOCK = "ndr.catalogue_write_lock"
 
 
 class Database:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from anchoring.anchor_backends import (
+from anchoring.anchor_backends.base import (
     AnchoredState,
     AnchorRejected,
     AnchorRequest,

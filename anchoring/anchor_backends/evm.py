@@ -29,7 +29,7 @@ from web3.exceptions import (
     Web3RPCError,
 )
 
-from anchoring.anchor_backends import (
+from anchoring.anchor_backends.base import (
     AnchoredState,
     AnchorRejected,
     AnchorRequest,

@@ -37,7 +37,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from anchoring.anchor_backends import (
+from anchoring.anchor_backends.base import (
     AnchoredState,
     AnchorRejected,
     AnchorRequest,

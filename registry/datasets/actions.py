@@ -39,7 +39,7 @@ from registry.datasets.models import (
     Visibility,
 )
 from registry.datasets.policy import DISCARDED, can_see_version, shown_version_number
-from registry.datasets.search_documents import search_document
+from registry.datasets.search_documents import pre_analysed, search_document
 from registry.datasets.validation import require_valid_metadata, require_valid_request
 from registry.organizations.models import Organization, Role
 from registry.problems import (
@@ -385,6 +385,8 @@ class CreateRequest:
     principal: Principal
     organization_id: str
     body: dict[str, Any]
+    canonical: bytes = b""                     # the metadata's canonical JSON
+    analysed: dict[str, str] | None = None     # its search index text
 
 
 def prepare_create(principal: Principal | None, body: Any) -> CreateRequest:
@@ -400,7 +402,10 @@ def prepare_create(principal: Principal | None, body: Any) -> CreateRequest:
     who = require_role(principal, organization_id or "", Role.EDITOR)
     require_valid_request("create", body)
     require_valid_metadata(body["metadata"])
-    return CreateRequest(principal=who, organization_id=organization_id or "", body=body)
+    # Canonical JSON and index text are computed here too, outside the writers' turn.
+    return CreateRequest(principal=who, organization_id=organization_id or "", body=body,
+                         canonical=canonical_metadata(body["metadata"]),
+                         analysed=pre_analysed(body["metadata"]))
 
 
 # ---------------------------------------------------------------- batches
@@ -449,6 +454,8 @@ def record_plans(session: Session, services: Services, plans: list[Plan]) -> lis
     versions: list[DatasetVersion] = []
     for start in range(0, len(changes), RECORD_CHUNK):
         versions += record_versions(session, services, changes[start:start + RECORD_CHUNK])
+    if len(versions) != len(changes):  # record_versions returns versions for small calls only
+        raise RuntimeError("record_versions returned fewer versions than it recorded")
     answers, used = [], 0
     for plan in plans:
         answers.append(plan.finish(session, versions[used:used + len(plan.changes)]))
@@ -502,7 +509,7 @@ def plan_create(session: Session, request: CreateRequest,
         change=Change.PUBLISHED if state == State.PUBLISHED else Change.DRAFTED,
         state=state, visibility=Visibility(body.get("visibility", Visibility.PUBLIC)), slug=slug,
         metadata=body["metadata"], created_by=principal.id, now=now,
-        note=body.get("note"))
+        note=body.get("note"), canonical=request.canonical, analysed=request.analysed)
 
 
 def record_create(session: Session, services: Services, request: CreateRequest) -> Recorded:

@@ -5,25 +5,28 @@ advisory lock) and ends in a commit, which is an fsync. One transaction per requ
 concurrent publishers queue for the lock one at a time — on SQLite by sleeping in the busy
 handler — so 8 clients got about 13 acknowledged writes/s with a p99 of seconds. Here the
 request threads hand their already-validated work to one sequencer thread per process, which
-takes everything that arrives within a few milliseconds (at most `max_batch` items), records
+takes everything that arrives within a few milliseconds, and once it holds the write lock
+whatever else queued meanwhile (at most `max_batch` items in all), records
 it in ONE transaction — consecutive leaf indexes, one commit — and only then wakes each
 request thread with its own result (its receipt is in it).
 
-How a batch is recorded: each item is first *planned* in its own SAVEPOINT (its database
-checks: organisation, slug, external id, If-Match, Idempotency-Key), so a conflict or a
-validation failure of one rolls back that item only and the request gets its own error. An
-item that needs what an earlier item of the batch is about to write (the same dataset, slug,
-external id or key) waits for the next batch. Then the planned versions of the whole batch are
-recorded together (`actions.record_plans`: one log append, one executemany per table, one index
-update), and each answer (with its receipt) is made. Should recording the batch fail anyway,
-the transaction is rolled back and each item is retried alone, in a transaction of its own.
+How a batch is recorded: each item is first *planned* (its database checks: organisation,
+slug, external id, If-Match, Idempotency-Key). Planning only reads, so an item refused there (a
+conflict, a stale If-Match, a failed validation: a `Problem`) gets its own 4xx and the others
+go on — no savepoint needed, and none of its round trips. An item that needs what an earlier
+item of the batch is about to write (the same dataset, slug, external id or key) waits for the
+next batch. Then the planned versions of the whole batch are recorded together
+(`actions.record_plans`: one log append, one executemany per table, one index update), and
+each answer (with its receipt) is made. Should anything else fail (a database error, which on
+PostgreSQL aborts the transaction), the batch is rolled back and every item still unanswered
+is retried alone, in a transaction of its own: one request's failure never fails another.
 
 What stays true:
 * Nobody gets an answer before the commit: a crash before it loses only unacknowledged writes.
 * Indexes stay gap-free across processes: batches of different gunicorn workers still take
   the database write lock in turn, and the log's head row is locked by each append.
-* Results are rendered inside the item's savepoint (plain data, no ORM objects), so a later
-  item's rollback cannot expire what an earlier one returns.
+* Answers are made inside the transaction as plain data (no ORM objects), so nothing a
+  client gets can be expired by another item's rollback or by the end of the session.
 """
 
 from __future__ import annotations
@@ -49,9 +52,9 @@ from registry.datasets.actions import (
     Services,
     record_plans,
 )
+from registry.problems import Problem
 
 log = logging.getLogger(__name__)
-
 
 
 @dataclass(eq=False)  # identity: a pending write is itself, whatever it holds
@@ -62,8 +65,10 @@ class _Pending:
     error: BaseException | None = None
 
 
-class SequencerStopped(RuntimeError):
-    """The process is shutting down; the write was not recorded."""
+def _stopped() -> Problem:
+    """The process is shutting down; the write was not recorded (the client may retry)."""
+    return Problem(503, "Shutting down", "the registry is restarting; this write was not "
+                   "recorded, retry it", "shutting-down", headers={"Retry-After": "1"})
 
 
 class PublishSequencer:
@@ -101,7 +106,7 @@ class PublishSequencer:
 
     def _ensure_running(self) -> None:
         if self._stop.is_set():
-            raise SequencerStopped("the registry is shutting down")
+            raise _stopped()
         if self._thread is not None and self._pid == os.getpid() and self._thread.is_alive():
             return
         with self._start_lock:  # first use in this process (gunicorn forks after import)
@@ -122,7 +127,7 @@ class PublishSequencer:
             except queue.Empty:
                 break
         for pending in leftovers:  # whoever still waits learns the write did not happen
-            pending.error = SequencerStopped("the registry is shutting down")
+            pending.error = _stopped()
             pending.done.set()
 
     # -- the sequencer thread --------------------------------------------------------------
@@ -151,34 +156,41 @@ class PublishSequencer:
                 break
         return batch
 
+    def _top_up(self, batch: list[_Pending]) -> None:
+        """Once the batch holds the write lock, add what is already queued (no waiting): under
+        contention, the writes that queued while other processes recorded theirs."""
+        while len(batch) < self.max_batch:
+            try:
+                batch.append(self._queue.get_nowait())
+            except queue.Empty:
+                return
+
     def _record(self, batch: list[_Pending]) -> None:
         planned: list[tuple[_Pending, Plan]] = []
         try:
             with self._turn(), self.db.write() as session:
                 serialize_catalogue_writes(session)
+                self._top_up(batch)  # what arrived while this batch waited for its turn
                 claims = BatchClaims()
                 for pending in batch:
-                    savepoint = session.begin_nested()
                     try:
                         planned.append((pending, pending.work(session, claims)))
-                        savepoint.commit()
                     except ClaimedInBatch:
-                        savepoint.rollback()
                         self._carried.append(pending)
-                    except Exception as exc:  # this item only: its savepoint is undone
-                        if savepoint.is_active:
-                            savepoint.rollback()
-                        pending.error = exc
+                    except Problem as problem:  # this item's own 4xx; planning wrote nothing
+                        pending.error = problem
                 answers = record_plans(session, self.services, [plan for _, plan in planned])
             for (pending, _), answer in zip(planned, answers, strict=True):
                 pending.result = answer
             self.batches += 1
             self.items += len(planned)
-        except Exception as exc:
+        except Exception as exc:  # rolled back: nothing of the batch happened
             log.warning("a publish batch of %d failed (%s); recording its items one by one",
-                        len(planned), exc)
-            for pending, _ in planned:
-                self._record_alone(pending)
+                        len(batch), exc)
+            self._carried = [p for p in self._carried if p not in batch]
+            for pending in batch:
+                if pending.error is None:
+                    self._record_alone(pending)
         finally:
             for pending in batch:
                 if pending not in self._carried:

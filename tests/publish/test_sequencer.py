@@ -161,3 +161,52 @@ def test_the_unbatched_path_gives_the_same_answers(registry, monkeypatch) -> Non
     assert again.headers["Idempotency-Replayed"] == "true"
     assert first.get_json()["id"] == again.get_json()["id"]
     assert first.headers["Location"] == again.headers["Location"]
+
+
+def test_a_failure_while_recording_the_batch_retries_each_item_alone(publisher, caplog) -> None:  # type: ignore[no-untyped-def]
+    """Should recording the whole batch fail (here: one item's answer cannot be made), the
+    batch is rolled back and every item is recorded alone: only the faulty one fails."""
+    from registry.auth.principal import Principal
+    from registry.datasets import actions
+    from registry.organizations.models import Role
+
+    registry, _ = publisher
+    sequencer = registry.state.sequencer
+    editor = Principal(id="test:editor", organization_id="mot", role=Role.EDITOR)
+
+    def work(i: int) -> actions.PlanWork:
+        prepared = actions.prepare_create(editor, {"metadata": metadata(
+            title={"zh": f"回退{i}", "en": f"fallback {i}"})})
+
+        def render(recorded: actions.Recorded) -> actions.Answer:
+            if i == 1:
+                raise RuntimeError("this answer cannot be made")
+            return actions.Answer(201, {"index": recorded.version.leaf_index}, {})
+
+        return lambda session, claims: actions.create_plan(session, prepared, None, render,
+                                                           claims)
+
+    def submit(i: int):  # type: ignore[no-untyped-def]
+        try:
+            return sequencer.submit(work(i))
+        except RuntimeError as exc:
+            return exc
+
+    with caplog.at_level("WARNING", logger="registry.datasets.sequencer"):
+        results = _together([lambda i=i: submit(i) for i in range(4)])
+    assert "recording its items one by one" in caplog.text  # the batch failed as a whole
+    assert isinstance(results[1], RuntimeError)
+    indexes = sorted(r.body["index"] for i, r in enumerate(results) if i != 1)
+    assert indexes == [0, 1, 2]  # nothing of the failed batch attempt, nothing of item 1
+    with registry.state.db.read() as session:
+        assert registry.state.log.size(session) == 3
+
+
+def test_a_write_after_shutdown_is_refused_not_lost(publisher) -> None:  # type: ignore[no-untyped-def]
+    registry, headers = publisher
+    registry.state.sequencer.stop()
+    response = _post(registry, headers, {"metadata": metadata()})
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "1"
+    with registry.state.db.read() as session:
+        assert registry.state.log.size(session) == 0
