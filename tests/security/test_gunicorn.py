@@ -5,12 +5,7 @@ log. F8: a readable secret stops the server with a message naming the file."""
 from __future__ import annotations
 
 import multiprocessing
-import os
 import re
-import signal
-import socket
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -23,8 +18,8 @@ from cryptography.hazmat.primitives import serialization
 from anchoring.anchor_backends.local_journal import load_journal_key
 from anchoring.private_files import create_or_load
 from registry.web.security import load_or_create_secret
+from tests.security.servers import REPO, Gunicorn, _env, _free_port, _ndr_init, _wait_for
 
-REPO = Path(__file__).resolve().parents[2]
 # post_fork: each worker imports the application's modules, then waits for all four, so that
 # they reach create_app() (and the lazily created secrets) together, as on a fast machine.
 READY_HOOK = '''
@@ -43,55 +38,6 @@ def post_fork(server, worker):
 def post_worker_init(worker):
     worker.log.info("ndr-worker-ready %s", worker.pid)
 '''
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _env(var: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("NDR_", "DATABASE_URL"))}
-    return env | {"NDR_VAR_DIR": str(var), "NDR_CHECKPOINT_INTERVAL": "0.5",
-                  "PYTHONPATH": str(REPO), "NDR_ANCHOR_JOURNAL_KEY_FILE":
-                  str(var / "anchor-journal.key")} | extra
-
-
-def _ndr_init(var: Path) -> None:
-    subprocess.run([sys.executable, "-c", "from registry.cli import cli; cli()", "init"],
-                   cwd=REPO, env=_env(var), check=True, capture_output=True, timeout=120)
-
-
-def _wait_for(condition, deadline: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    stop = time.monotonic() + deadline
-    while time.monotonic() < stop:
-        if condition():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-class Gunicorn:
-    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
-        self.log = log
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", *args, "app:create_app()"], cwd=REPO, env=env,
-            start_new_session=True, stdout=subprocess.DEVNULL,
-            stderr=log.open("wb"))
-
-    def text(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(10)
 
 
 def _boot_four_workers(tmp_path: Path, run: int) -> tuple[Gunicorn, int, Path]:
