@@ -241,6 +241,35 @@ def user_create(email: str, display_name: str, organization_id: str | None, role
         click.echo(f"created user {user.email}")
 
 
+@user_group.command("set-password", help="Change a password; ends every session of the user.")
+@click.option("--email", required=True)
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@_fail_on_problem
+def user_set_password(email: str, password: str) -> None:
+    from sqlalchemy import select
+
+    from registry.auth.users import set_password
+    from registry.organizations.models import User
+
+    state = _state()
+    with state.db.write() as session:
+        user = session.scalar(select(User).where(User.email == email.strip().lower()))
+        if user is None:
+            raise click.ClickException(f"no user {email}")
+        ended = set_password(session, user, password)
+    click.echo(f"password changed; {ended} session(s) ended")
+
+
+@user_group.command("unlock", help="Lift a sign-in lockout (after repeated failed sign-ins).")
+@click.option("--email", required=True)
+def user_unlock(email: str) -> None:
+    from registry.auth.lockout import unlock
+
+    with _state().db.write() as session:
+        unlock(session, email)
+    click.echo(f"{email} may sign in again")
+
+
 @cli.command("import", help="Import a catalogue file: our JSON lines, data.json or CKAN JSON.")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--org", "organization_id", required=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from flask import Response, current_app, g, request
@@ -156,6 +157,7 @@ def current_principal() -> Principal | None:
     return principal
 
 
+_TOKEN_SHAPE = re.compile(re.escape(TOKEN_PREFIX) + r"[A-Za-z0-9_\-]{40,}$")
 QUERY_TOKEN_NAMES = frozenset({"access_token", "token", "api_key", "apikey", "key", "bearer",
                                "auth", "authorization"})
 
@@ -168,7 +170,7 @@ def refuse_tokens_in_query() -> Response | None:
     (registry.access_log), since even a refused request is logged."""
     named = [name for name in request.args
              if name.lower() in QUERY_TOKEN_NAMES
-             or any(value.startswith(TOKEN_PREFIX) for value in request.args.getlist(name))]
+             or any(_TOKEN_SHAPE.match(value) for value in request.args.getlist(name))]
     if not named:
         return None
     return problem_response(bad_request(

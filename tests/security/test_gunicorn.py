@@ -5,12 +5,7 @@ log. F8: a readable secret stops the server with a message naming the file."""
 from __future__ import annotations
 
 import multiprocessing
-import os
 import re
-import signal
-import socket
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -18,63 +13,31 @@ from http.cookies import SimpleCookie
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 
+from anchoring.anchor_backends.local_journal import load_journal_key
 from anchoring.private_files import create_or_load
+from registry.web.security import load_or_create_secret
+from tests.security.servers import REPO, Gunicorn, _env, _free_port, _ndr_init, _wait_for
 
-REPO = Path(__file__).resolve().parents[2]
+# post_fork: each worker imports the application's modules, then waits for all four, so that
+# they reach create_app() (and the lazily created secrets) together, as on a fast machine.
 READY_HOOK = '''
+import os, time
+from pathlib import Path
+
+def post_fork(server, worker):
+    import app  # noqa: F401 - the slow imports, done before the barrier
+    barrier = Path(os.environ["NDR_VAR_DIR"]) / "barrier"
+    barrier.mkdir(exist_ok=True)
+    (barrier / str(os.getpid())).touch()
+    deadline = time.monotonic() + 120
+    while len(list(barrier.iterdir())) < 4 and time.monotonic() < deadline:
+        time.sleep(0.001)
+
 def post_worker_init(worker):
     worker.log.info("ndr-worker-ready %s", worker.pid)
 '''
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _env(var: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("NDR_", "DATABASE_URL"))}
-    return env | {"NDR_VAR_DIR": str(var), "NDR_CHECKPOINT_INTERVAL": "0.5",
-                  "PYTHONPATH": str(REPO), "NDR_ANCHOR_JOURNAL_KEY_FILE":
-                  str(var / "anchor-journal.key")} | extra
-
-
-def _ndr_init(var: Path) -> None:
-    subprocess.run([sys.executable, "-c", "from registry.cli import cli; cli()", "init"],
-                   cwd=REPO, env=_env(var), check=True, capture_output=True, timeout=120)
-
-
-def _wait_for(condition, deadline: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    stop = time.monotonic() + deadline
-    while time.monotonic() < stop:
-        if condition():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-class Gunicorn:
-    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
-        self.log = log
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", *args, "app:create_app()"], cwd=REPO, env=env,
-            start_new_session=True, stdout=subprocess.DEVNULL,
-            stderr=log.open("wb"))
-
-    def text(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(10)
 
 
 def _boot_four_workers(tmp_path: Path, run: int) -> tuple[Gunicorn, int, Path]:
@@ -133,6 +96,7 @@ def test_first_start_with_four_workers_boots_and_workers_agree(tmp_path: Path,
         assert len((var / "session-secret.key").read_bytes().strip()) == 64
         assert b"BEGIN PRIVATE KEY" in (var / "anchor-journal.key").read_bytes()
         assert not [p for p in var.iterdir() if p.name.endswith(".tmp")]
+        assert len(list((var / "barrier").iterdir())) == 4
         # A form from one worker posted on fresh connections (any worker): a worker with
         # another session secret would refuse its CSRF token (400).
         forms = [_signin_form(port) for _ in range(4)]
@@ -143,33 +107,57 @@ def test_first_start_with_four_workers_boots_and_workers_agree(tmp_path: Path,
         server.stop()
 
 
-def _race(path: str, start_at: float, results: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
-    while time.time() < start_at:
+def _load_session_secret(path: str) -> bytes:
+    return load_or_create_secret(Path(path))
+
+
+def _load_journal_key(path: str) -> bytes:
+    return load_journal_key(path).public_key().public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+LOADERS = {"session-secret": _load_session_secret, "anchor-journal-key": _load_journal_key}
+
+
+def _race(loader: str, path: str, start_at: float,
+          results: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    while time.time() < start_at:  # released together, as forked workers reaching create_app
         pass
     try:
-        content, created = create_or_load(path, lambda: os.urandom(32).hex().encode())
-        results.put((content, created))
+        results.put(("ok", LOADERS[loader](path)))
     except Exception as exc:  # reported to the test, which fails on it
-        results.put((repr(exc).encode(), None))
+        results.put(("error", repr(exc).encode()))
 
 
-def test_many_processes_creating_one_secret_at_once_agree(tmp_path: Path) -> None:
-    """The race itself, 20 times over: 12 processes released at the same instant."""
+@pytest.mark.parametrize("loader", sorted(LOADERS))
+def test_workers_loading_a_missing_secret_at_once_agree(tmp_path: Path, loader: str) -> None:
+    """The race of F19 itself, through the very functions every worker calls at start:
+    12 processes released at the same instant on a fresh path, 20 times over. Each must get
+    the key (no FileExistsError, no half-written file) and all must get the same one."""
     context = multiprocessing.get_context("fork")
     for attempt in range(20):
-        path = str(tmp_path / f"secret-{attempt}.key")
+        path = str(tmp_path / f"{loader}-{attempt}.key")
         results = context.Queue()
-        start_at = time.time() + 0.3
-        processes = [context.Process(target=_race, args=(path, start_at, results))
+        start_at = time.time() + 0.5
+        processes = [context.Process(target=_race, args=(loader, path, start_at, results))
                      for _ in range(12)]
         for process in processes:
             process.start()
         outcomes = [results.get(timeout=60) for _ in processes]
         for process in processes:
             process.join(30)
-        assert [created for _, created in outcomes].count(True) == 1, outcomes
-        assert {content for content, _ in outcomes} == {Path(path).read_bytes()}
+        errors = [detail for kind, detail in outcomes if kind == "error"]
+        assert errors == [], f"attempt {attempt}: {errors[:3]}"
+        assert len({detail for _, detail in outcomes}) == 1, f"attempt {attempt}: keys differ"
         assert Path(path).stat().st_mode & 0o777 == 0o600
+
+
+def test_create_or_load_creates_exactly_once(tmp_path: Path) -> None:
+    path = tmp_path / "one.key"
+    first = create_or_load(path, lambda: b"first")
+    second = create_or_load(path, lambda: b"second")
+    assert first == (b"first", True) and second == (b"first", False)
+    assert not [p for p in tmp_path.iterdir() if p.name != "one.key"]
 
 
 def test_tokens_in_urls_never_reach_the_access_log(tmp_path: Path) -> None:

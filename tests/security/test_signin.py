@@ -269,3 +269,28 @@ def test_forwarded_proto_counts_only_behind_a_trusted_proxy(database_url: str, t
     finally:
         trusted.state.stop()
         trusted.state.db.dispose()
+
+
+def test_cli_set_password_and_unlock(site: RegistryHarness, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from click.testing import CliRunner
+
+    from registry.cli import cli
+
+    settings = site.state.settings
+    monkeypatch.setenv("NDR_VAR_DIR", str(settings.var_dir))
+    monkeypatch.setenv("DATABASE_URL", settings.database_url)
+    officer = site.app.test_client()
+    assert _signin(officer, EMAIL, PASSWORD).status_code == 302
+    runner = CliRunner()
+    changed = runner.invoke(cli, ["user", "set-password", "--email", EMAIL],
+                            input="another long passphrase\nanother long passphrase\n")
+    assert changed.exit_code == 0 and "1 session(s) ended" in changed.output, changed.output
+    assert not _signed_in(officer)
+    for n in range(10):
+        _signin(site.app.test_client(), EMAIL, f"wrong {n}", REMOTE_ADDR=f"10.4.0.{n + 1}")
+    locked = _signin(site.app.test_client(), EMAIL, "another long passphrase",
+                     REMOTE_ADDR="10.4.1.1")
+    assert locked.status_code == 429
+    assert runner.invoke(cli, ["user", "unlock", "--email", EMAIL]).exit_code == 0
+    assert _signin(site.app.test_client(), EMAIL, "another long passphrase",
+                   REMOTE_ADDR="10.4.1.2").status_code == 302
