@@ -67,7 +67,7 @@ class OpenSearchClient:
         from opensearchpy import OpenSearch, helpers
 
         self.raw = OpenSearch(_hosts(url), timeout=timeout, max_retries=2,
-                              retry_on_timeout=True)
+                              retry_on_timeout=True, pool_maxsize=16)
         self._helpers = helpers
 
     def info(self) -> Json:
