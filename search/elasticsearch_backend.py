@@ -474,9 +474,14 @@ class ElasticsearchBackend:
         return self.client.count(alias_name(self.index_prefix))
 
     def search(self, session: Session, query: SearchQuery) -> SearchResults:
+        """Raises :class:`SearchUnavailable` (with the engine's message) when the cluster cannot
+        answer: the caller turns it into a 503, never a 500."""
         query.validate()
         body, terms, sort = build_request(query)
-        response = self.client.search(alias_name(self.index_prefix), body)
+        try:
+            response = self.client.search(alias_name(self.index_prefix), body)
+        except Exception as exc:
+            raise SearchUnavailable(engine_message(exc)) from exc
         raw_hits = response["hits"]["hits"]
         more = len(raw_hits) > query.limit
         raw_hits = raw_hits[: query.limit]
@@ -528,6 +533,11 @@ class ClusterHealth:
     status: str  # green, yellow, red, or "unreachable"
     nodes: int
     error: str | None
+
+
+class SearchUnavailable(RuntimeError):
+    """The search cluster could not answer a query (unreachable, no index yet, an engine
+    error); the message is the engine's."""
 
 
 class OutboxRefused(RuntimeError):

@@ -20,11 +20,13 @@ if sys.path[0] != _ROOT:
 
 from registry.database import Database  # noqa: E402
 from search import SearchBackend, backend_for_dialect, create_search_schema  # noqa: E402
+from tests.conftest import RegistryHarness  # noqa: E402
 from tests.support.opensearch_cluster import (  # noqa: E402
     ClusterError,
     SearchCluster,
     external_cluster,
     start_cluster,
+    use_cluster,
 )
 
 
@@ -62,3 +64,23 @@ def search_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SearchC
     finally:
         assert cluster.launcher is not None
         cluster.launcher.stop()
+
+
+@pytest.fixture
+def cluster_registry(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                     search_cluster: SearchCluster) -> Iterator[RegistryHarness]:
+    """The whole registry (API, outbox, /readyz, /metrics) on the search cluster, with an index
+    prefix of its own; its indices are deleted afterwards."""
+    from search.elasticsearch_backend import alias_name
+    from tests.conftest import build_registry
+
+    prefix = use_cluster(monkeypatch, search_cluster.url, search_cluster.flavour)
+    registry = build_registry(database_url, tmp_path / "var")
+    try:
+        yield registry
+    finally:
+        registry.state.stop()
+        client = registry.state.search.client
+        for index in client.alias_indices(alias_name(prefix)):
+            client.delete_index(index)
+        registry.state.db.dispose()

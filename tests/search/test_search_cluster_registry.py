@@ -6,12 +6,7 @@ how far behind the index is; an engine that refuses is reported, in its own word
 from __future__ import annotations
 
 import json
-import threading
-import time
-import uuid
-from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 from click.testing import CliRunner
@@ -19,64 +14,7 @@ from sqlalchemy import text
 
 from search.elasticsearch_backend import alias_name, outbox_backlog
 from tests.catalogue.helpers import metadata
-from tests.support.opensearch_cluster import SearchCluster
-
-T = TypeVar("T")
-
-
-def wait_for(condition: Callable[[], T], deadline: float = 60.0) -> T:
-    stop = time.monotonic() + deadline
-    while time.monotonic() < stop:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("condition not reached before the deadline")
-
-
-def _use_cluster(monkeypatch: pytest.MonkeyPatch, url: str, flavour: str = "opensearch"
-                 ) -> str:
-    prefix = f"ndrreg{uuid.uuid4().hex[:8]}"
-    monkeypatch.setenv("NDR_SEARCH_BACKEND", flavour)
-    monkeypatch.setenv("NDR_SEARCH_URL", url)
-    monkeypatch.setenv("NDR_SEARCH_INDEX_PREFIX", prefix)
-    return prefix
-
-
-@pytest.fixture
-def cluster_registry(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                     search_cluster: SearchCluster) -> Iterator[object]:
-    from tests.conftest import build_registry
-
-    prefix = _use_cluster(monkeypatch, search_cluster.url, search_cluster.flavour)
-    registry = build_registry(database_url, tmp_path / "var")
-    try:
-        yield registry
-    finally:
-        registry.state.stop()
-        client = registry.state.search.client
-        for index in client.alias_indices(alias_name(prefix)):
-            client.delete_index(index)
-        registry.state.db.dispose()
-
-
-class OutboxThread:
-    """The registry's own outbox worker (the loop `make run` starts), on a thread."""
-
-    def __init__(self, registry: object) -> None:
-        state = registry.state  # type: ignore[attr-defined]
-        self.stop = threading.Event()
-        self.thread = threading.Thread(
-            target=state.search.run_outbox, args=(state.db.write,),
-            kwargs={"stop": self.stop, "interval": 0.1}, daemon=True)
-
-    def __enter__(self) -> OutboxThread:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self.thread.join(30)
+from tests.support.opensearch_cluster import OutboxThread, use_cluster, wait_for
 
 
 def test_api_writes_reach_the_cluster_and_are_found(cluster_registry) -> None:  # type: ignore[no-untyped-def]
@@ -121,7 +59,7 @@ def test_unreachable_cluster_never_fails_a_write(  # type: ignore[no-untyped-def
 ) -> None:
     from tests.conftest import build_registry
 
-    _use_cluster(monkeypatch, "http://127.0.0.1:9,http://127.0.0.1:7")  # nothing listens
+    use_cluster(monkeypatch, "http://127.0.0.1:9,http://127.0.0.1:7")  # nothing listens
     registry = build_registry(database_url, tmp_path / "var")
     try:
         registry.org("mot")

@@ -9,8 +9,15 @@ other two still form a quorum, so the fault tests may stop whichever node they l
 from __future__ import annotations
 
 import os
+import threading
+import time
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
+
+import pytest
 
 from search.engine.cluster import ClusterError, OpenSearchCluster
 
@@ -40,4 +47,47 @@ def start_cluster(data_dir: Path, nodes: int = 3) -> SearchCluster:
     return SearchCluster(launcher.url, "opensearch", launcher)
 
 
-__all__ = ["ClusterError", "SearchCluster", "external_cluster", "start_cluster"]
+T = TypeVar("T")
+
+
+def wait_for(condition: Callable[[], T], deadline: float = 60.0) -> T:
+    """Poll ``condition`` until it is truthy, failing after ``deadline`` seconds."""
+    stop = time.monotonic() + deadline
+    while time.monotonic() < stop:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError("condition not reached before the deadline")
+
+
+def use_cluster(monkeypatch: pytest.MonkeyPatch, url: str, flavour: str = "opensearch") -> str:
+    """Point the registry's settings at a cluster, with an index prefix of its own."""
+    prefix = f"ndrreg{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("NDR_SEARCH_BACKEND", flavour)
+    monkeypatch.setenv("NDR_SEARCH_URL", url)
+    monkeypatch.setenv("NDR_SEARCH_INDEX_PREFIX", prefix)
+    return prefix
+
+
+class OutboxThread:
+    """The registry's own outbox worker (the loop `make run` starts), on a thread."""
+
+    def __init__(self, registry: object, interval: float = 0.1) -> None:
+        state = registry.state  # type: ignore[attr-defined]
+        self.stop = threading.Event()
+        self.thread = threading.Thread(
+            target=state.search.run_outbox, args=(state.db.write,),
+            kwargs={"stop": self.stop, "interval": interval}, name="test-outbox", daemon=True)
+
+    def __enter__(self) -> OutboxThread:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(30)
+
+
+__all__ = ["ClusterError", "OutboxThread", "SearchCluster", "external_cluster", "start_cluster",
+           "use_cluster", "wait_for"]
