@@ -8,7 +8,8 @@ STAMP  := $(VENV)/.installed-stamp
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: install run test test-slow lint bench node-deps browser postgres translations clean
+.PHONY: install run test test-slow lint bench node-deps browser postgres translations clean \
+        java opensearch-launcher opensearch
 
 install: $(STAMP) node-deps
 
@@ -49,15 +50,36 @@ postgres:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql) \
 	  >/dev/null; }
 
+# The search cluster for the tests and for trying the scale-out set-up by hand: OpenSearch 2.19
+# nodes in one JVM on 127.0.0.1, started from Maven Central jars (search/engine/). `java` makes
+# sure Debian's JDK and Maven are there; the launcher is built once (first run downloads into
+# Maven's cache) and rebuilt only when its pom or source change.
+OPENSEARCH_NODES ?= 3
+OPENSEARCH_DATA  ?= var/opensearch
+
+java:
+	@{ command -v java >/dev/null && command -v mvn >/dev/null; } || { \
+	  echo "installing Debian's JDK and Maven for the OpenSearch launcher"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	   default-jdk-headless maven) >/dev/null; }
+
+opensearch-launcher: install java
+	$(BIN)/python -m search.engine.cluster --build-only
+
+# Foreground: prints NDR_SEARCH_BACKEND/NDR_SEARCH_URL for `make run` in another shell; Ctrl-C
+# stops it, the data stays in $(OPENSEARCH_DATA).
+opensearch: opensearch-launcher
+	$(BIN)/python -m search.engine.cluster --data $(OPENSEARCH_DATA) --nodes $(OPENSEARCH_NODES)
+
 run: install
 	$(BIN)/ndr init --demo
 	$(BIN)/gunicorn --config deploy/gunicorn.conf.py --bind $(HOST):$(PORT) "app:create_app()"
 
-test: install browser postgres
+test: install browser postgres opensearch-launcher
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q -m "not slow"
 
-test-slow: install browser postgres
+test-slow: install browser postgres opensearch-launcher
 	$(BIN)/pytest -q -m slow
 
 lint: install
