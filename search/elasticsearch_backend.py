@@ -155,7 +155,8 @@ def drain_outbox(
     in the outbox and is retried on the next call. Writes name the alias with
     ``require_alias``, so a missing alias is an error rather than a silently auto-created index
     with a guessed mapping. On PostgreSQL rows are claimed with ``FOR UPDATE SKIP LOCKED`` so
-    several workers can share the work. An unreachable cluster raises (the rows stay).
+    several workers can share the work. An unreachable cluster fails every row of the batch
+    with the connection error (the rows stay).
     """
     alias = alias_name(index_prefix)
     result = DrainResult()

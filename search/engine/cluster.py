@@ -116,6 +116,7 @@ class OpenSearchCluster:
     cluster_name: str = "ndr-opensearch"
     log_path: Path | None = None
     maven_args: list[str] | None = None
+    project: Path = LAUNCHER_DIR
     jvm_options: list[str] = field(default_factory=lambda: list(
         os.environ.get("NDR_OPENSEARCH_JAVA_OPTS", "").split() or FAST_START))
     node_info: list[NodeInfo] = field(default_factory=list)
@@ -144,7 +145,7 @@ class OpenSearchCluster:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.log_path or self.data_dir / "launcher.log"
         log = log_path.open("a", encoding="utf-8")
-        classpath = build(maven_args=self.maven_args, log=log)
+        classpath = build(self.project, maven_args=self.maven_args, log=log)
         command = [_java(), f"-Xms{self.heap}", f"-Xmx{self.heap}", *self.jvm_options,
                    "-Dfile.encoding=UTF-8", "-Djava.awt.headless=true",
                    "-Dopensearch.set.netty.runtime.available.processors=false",
