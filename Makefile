@@ -7,6 +7,9 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
+# The address people use: demo file links and absolute URLs are made from it, so it follows
+# PORT (and HOST, except the wildcard addresses, which no browser can open).
+PUBLIC_URL ?= http://$(if $(filter 0.0.0.0 ::,$(HOST)),127.0.0.1,$(HOST)):$(PORT)
 
 .PHONY: install run test test-slow lint bench node-deps browser postgres translations clean \
         java opensearch-launcher opensearch
@@ -35,11 +38,13 @@ node_modules/.stamp: package.json $(wildcard package-lock.json)
 	  npm ci --no-audit --no-fund --loglevel=error; fi
 	@mkdir -p node_modules && touch $@
 
+# Chromium for the browser tests, and CJK fonts so Chinese pages (and their screenshots)
+# render as text, not as boxes.
 browser:
-	@command -v chromium >/dev/null || { \
-	  echo "installing Debian's chromium for the browser tests"; \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
-	  >/dev/null; }
+	@{ command -v chromium >/dev/null && fc-list :lang=zh 2>/dev/null | grep -q .; } || { \
+	  echo "installing Debian's chromium and fonts-noto-cjk for the browser tests"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	   chromium fonts-noto-cjk) >/dev/null; }
 
 # The tests start a throwaway PostgreSQL server of their own (tests/support/postgres_server.py);
 # this only makes sure Debian's server binaries are there. NDR_TEST_DATABASE_URL uses an existing
@@ -71,8 +76,11 @@ opensearch-launcher: install java
 opensearch: opensearch-launcher
 	$(BIN)/python -m search.engine.cluster --data $(OPENSEARCH_DATA) --nodes $(OPENSEARCH_NODES)
 
+run: export NDR_PUBLIC_URL ?= $(PUBLIC_URL)
 run: install
 	$(BIN)/ndr init --demo
+	@echo "Portal: $$NDR_PUBLIC_URL  ·  department sign-in: $$NDR_PUBLIC_URL/signin"
+	@echo "Demo department e-mail addresses and passwords: $${NDR_VAR_DIR:-var}/demo-credentials.txt"
 	$(BIN)/gunicorn --config deploy/gunicorn.conf.py --bind $(HOST):$(PORT) "app:create_app()"
 
 test: install browser postgres opensearch-launcher

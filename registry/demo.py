@@ -47,10 +47,24 @@ _LOADER = Principal(id="demo:loader", organization_id=None, role=Role.OPERATOR)
 
 
 def load_demo_catalogue(state: RegistryState) -> str:
-    """Load the demo once (only into a registry without organisations); a one-line summary."""
+    """Load the demo once (only into a registry without organisations); a one-line summary.
+
+    The summary always says where the demo passwords are, and, when the demo was loaded for
+    another address than this server's public URL, that its file links point there: the demo's
+    URLs are part of logged versions and cannot be rewritten, so the fix is a fresh var/."""
+    path = Path(state.settings.var_dir) / CREDENTIALS_FILE_NAME
     with state.db.read() as session:
         if session.scalar(select(func.count()).select_from(Organization)):
-            return "skipped: the registry already has organisations"
+            note = "skipped: the registry already has organisations"
+            if path.exists():
+                note += f"; demo department passwords are in {path}"
+                loaded_for = demo_base_url(path)
+                here = state.settings.public_url.rstrip("/")
+                if loaded_for and loaded_for != here:
+                    note += (f"; WARNING: the demo's file links point at {loaded_for}, not "
+                             f"{here} (remove {Path(state.settings.var_dir)} and run again "
+                             "to reload the demo for this address)")
+            return note
     zh = json.loads(CHINESE_CATALOGUE.read_text(encoding="utf-8"))
     us = json.loads(US_SAMPLE.read_text(encoding="utf-8"))
     base_url = state.settings.public_url.rstrip("/")
@@ -63,7 +77,7 @@ def load_demo_catalogue(state: RegistryState) -> str:
         credentials = _create_department_users(session, zh["organizations"])
     with state.db.write() as session:
         state.log.sign_checkpoint_if_grown(session)
-    path = _write_credentials(Path(state.settings.var_dir), credentials)
+    path = _write_credentials(Path(state.settings.var_dir), credentials, base_url)
     for email, password in credentials:
         print(f"demo user {email}  password {password}")
     return (f"{len(zh['organizations']) + 1} organisations, {len(published)} Chinese and "
@@ -130,7 +144,19 @@ def _create_department_users(session: Session, organizations: list[dict[str, Any
     return credentials
 
 
-def _write_credentials(var_dir: Path, credentials: list[tuple[str, str]]) -> Path:
+_BASE_URL_LINE = "# demo entries link to "
+
+
+def demo_base_url(path: Path) -> str | None:
+    """The public URL the demo's file links were made for (recorded when it was loaded)."""
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith(_BASE_URL_LINE):
+            return line.removeprefix(_BASE_URL_LINE).strip()
+    return None
+
+
+def _write_credentials(var_dir: Path, credentials: list[tuple[str, str]],
+                       base_url: str) -> Path:
     """0600 from the first byte: the file is created with that mode, never chmod-ed later."""
     var_dir.mkdir(parents=True, exist_ok=True)
     path = var_dir / CREDENTIALS_FILE_NAME
@@ -138,6 +164,7 @@ def _write_credentials(var_dir: Path, credentials: list[tuple[str, str]]) -> Pat
     os.fchmod(fd, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         out.write("# demo department users of this registry (e-mail, password)\n")
+        out.write(f"{_BASE_URL_LINE}{base_url}\n")
         for email, password in credentials:
             out.write(f"{email}\t{password}\n")
     return path

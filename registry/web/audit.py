@@ -8,6 +8,7 @@ less — an auditor who trusts nothing runs `ndr verify` or the tile-based tools
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from flask import Blueprint, render_template, request
@@ -19,6 +20,8 @@ from registry.http import registry_state
 from registry.web.provenance import recent_anchors
 
 audit = Blueprint("audit", __name__)
+# ASCII digits, at most 18 ("²".isdigit() is True but int("²") fails; int() of 5,000 digits too)
+_SIZE = re.compile(r"[0-9]{1,18}")
 
 
 @dataclass(frozen=True)
@@ -26,9 +29,10 @@ class ConsistencyResult:
     old: int
     new: int
     ok: bool
-    message: str
+    message: str  # a code the page words in the reader's language
     path_length: int = 0
     signed_roots: tuple[bool, bool] = (False, False)
+    signed_size: int = 0
 
 
 @audit.get("/audit")
@@ -47,12 +51,11 @@ def _consistency(session: Session, latest_size: int) -> ConsistencyResult | None
     old_raw, new_raw = request.args.get("old", ""), request.args.get("new", "")
     if not old_raw:
         return None
-    if not old_raw.isdigit() or (new_raw and not new_raw.isdigit()):
-        return ConsistencyResult(0, 0, False, "sizes must be whole numbers")
+    if not _SIZE.fullmatch(old_raw) or (new_raw and not _SIZE.fullmatch(new_raw)):
+        return ConsistencyResult(0, 0, False, "not-numbers")
     old, new = int(old_raw), int(new_raw) if new_raw else latest_size
     if not 0 < old <= new <= latest_size:
-        return ConsistencyResult(old, new, False,
-                                 f"need 1 ≤ old ≤ new ≤ {latest_size} (the signed size)")
+        return ConsistencyResult(old, new, False, "out-of-range", signed_size=latest_size)
     state = registry_state()
     try:
         proof = state.log.consistency_proof(session, old, new)
@@ -61,7 +64,9 @@ def _consistency(session: Session, latest_size: int) -> ConsistencyResult | None
         old_root = old_signed.root if old_signed else state.log.root_at(session, old)
         new_root = new_signed.root if new_signed else state.log.root_at(session, new)
         tlog.check_tree(proof, new, new_root, old, old_root)
-    except (LogRangeError, tlog.ProofError) as exc:
-        return ConsistencyResult(old, new, False, str(exc))
+    except LogRangeError:
+        return ConsistencyResult(old, new, False, "unavailable")
+    except tlog.ProofError:
+        return ConsistencyResult(old, new, False, "inconsistent")
     return ConsistencyResult(old, new, True, "consistent", len(proof),
                              (old_signed is not None, new_signed is not None))

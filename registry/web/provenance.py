@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from registry.http import registry_state
 from registry.state import RegistryState
 
 _log = logging.getLogger("ndr.web")
@@ -59,3 +60,11 @@ def recent_anchors(state: RegistryState, limit: int = 20) -> list[dict[str, Any]
     except (ImportError, SQLAlchemyError) as exc:
         _log.debug("no anchor information: %s", exc.__class__.__name__)
         return None
+
+
+def anchoring_kind() -> str:
+    """What this registry anchors its checkpoints in: "local" (the signed journal on this
+    server), "evm" or "chainmaker" — from the configuration, so the footer never claims a
+    chain that is not there."""
+    kind = str(registry_state().settings.anchor_backend or "local").strip().lower()
+    return kind if kind in ("evm", "chainmaker") else "local"

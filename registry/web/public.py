@@ -2,39 +2,48 @@
 
 Every page reads through the same actions and search as the JSON API (`dataset_show`,
 `query_from_args`, `run_search`, `hydrate`), so the portal can never show what the API would
-hide — drafts and government-only entries follow `can_see` in both.
+hide — drafts and government-only entries follow `registry.datasets.policy` in both.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, Response, abort, render_template, request, send_from_directory, url_for
+from flask_wtf.csrf import generate_csrf
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import NotFound
 
 from registry.datasets.actions import dataset_show, dataset_version, dataset_versions
-from registry.datasets.listing import FILTER_ARGS, hydrate, query_from_args, run_search, viewer_for
+from registry.datasets.listing import FILTER_ARGS, hydrate, query_from_args, run_search
 from registry.datasets.models import DatasetVersion
+from registry.datasets.policy import organization_counts, viewer_for
 from registry.demo import FILES_DIR
-from registry.http import current_principal, registry_state
-from registry.organizations.actions import organization_list, organization_show, published_counts
+from registry.http import current_principal, http_exception_as_problem, registry_state
+from registry.organizations.actions import organization_list, organization_show
 from registry.organizations.models import Organization
-from registry.web.i18n import current_language
-from registry.web.provenance import provenance_of
+from registry.web import vocabulary
+from registry.web.diffs import envelope_changes, field_changes
+from registry.web.i18n import HTML_LANG, current_language
+from registry.web.provenance import anchoring_kind, provenance_of
 from registry.web.rendering import localized, schema_org_dataset
-from registry.web.vocabulary import FIELD_LABELS
 from search import SearchQuery
 
 public = Blueprint("portal", __name__, static_folder="static", static_url_path="/static",
                    template_folder="templates")
 
+public.add_app_template_global(anchoring_kind, "anchoring_kind")
+PORTAL_PAGES = ("portal", "account", "department", "audit")
+
 SEARCH_ARGS = ("q", "sort", "cursor", *FILTER_ARGS)
 SIDEBAR_FACETS = ("theme", "publisher", "format", "open_attribute", "sharing_type",
                   "update_cycle", "data_grade", "keyword")
 PAGE_SIZE = 20
+_WHOLE_NUMBER = re.compile(r"[0-9]{1,9}")  # ASCII only: "²".isdigit() is True, int("²") fails
 
 
 # ---------------------------------------------------------------- home
@@ -183,49 +192,6 @@ def _extra_fields(metadata: dict[str, Any]) -> list[tuple[str, str]]:
 # ---------------------------------------------------------------- version diff
 
 
-@dataclass(frozen=True)
-class FieldChange:
-    path: str
-    label: str
-    before: str | None
-    after: str | None
-
-    @property
-    def kind(self) -> str:
-        if self.before is None:
-            return "added"
-        return "removed" if self.after is None else "changed"
-
-
-def flatten(value: Any, prefix: str = "") -> dict[str, str]:
-    """Leaf fields as path -> display text; objects are walked, lists compared whole."""
-    if isinstance(value, dict):
-        out: dict[str, str] = {}
-        for key, item in value.items():
-            out.update(flatten(item, f"{prefix}/{key}"))
-        return out
-    if isinstance(value, str):
-        return {prefix: value}
-    return {prefix: json.dumps(value, ensure_ascii=False, indent=1)}
-
-
-def field_changes(before: dict[str, Any], after: dict[str, Any]) -> list[FieldChange]:
-    old, new = flatten(before), flatten(after)
-    order = list(FIELD_LABELS)
-
-    def sort_key(path: str) -> tuple[int, str]:
-        top = path.split("/")[1]
-        return (order.index(top) if top in order else len(order), path)
-
-    changes = []
-    for path in sorted(set(old) | set(new), key=sort_key):
-        if old.get(path) != new.get(path):
-            top, _, rest = path[1:].partition("/")
-            label = str(FIELD_LABELS.get(top, top)) + (f" · {rest}" if rest else "")
-            changes.append(FieldChange(path, label, old.get(path), new.get(path)))
-    return changes
-
-
 @public.get("/datasets/<ref>/changes")
 def version_diff(ref: str) -> str:
     state = registry_state()
@@ -239,7 +205,7 @@ def version_diff(ref: str) -> str:
     changes = field_changes(json.loads(by_number[older].metadata_json),
                             json.loads(by_number[newer].metadata_json))
     return render_template("diff.html", dataset=dataset, versions=versions, older=older,
-                           newer=newer, changes=changes, envelope=_envelope_changes(
+                           newer=newer, changes=changes, envelope=envelope_changes(
                                by_number[older], by_number[newer]))
 
 
@@ -247,15 +213,9 @@ def _version_arg(name: str, numbers: list[int], default: int) -> int:
     raw = request.args.get(name, "")
     if raw == "":
         return default
-    if not raw.isdigit() or int(raw) not in numbers:
+    if not _WHOLE_NUMBER.fullmatch(raw) or int(raw) not in numbers:
         abort(404)
     return int(raw)
-
-
-def _envelope_changes(older: DatasetVersion, newer: DatasetVersion) -> list[tuple[str, str, str]]:
-    return [(name, str(getattr(older, name)), str(getattr(newer, name)))
-            for name in ("state", "visibility", "slug") if getattr(older, name) !=
-            getattr(newer, name)]
 
 
 # ---------------------------------------------------------------- organisations
@@ -264,9 +224,10 @@ def _envelope_changes(older: DatasetVersion, newer: DatasetVersion) -> list[tupl
 @public.get("/organizations")
 def organizations() -> str:
     state = registry_state()
+    principal = current_principal()
     with state.db.read() as session:
         orgs = organization_list(session)
-        counts = published_counts(session)
+        counts = organization_counts(session, principal)
     return render_template("organizations.html", tree=organization_tree(orgs, counts))
 
 
@@ -294,3 +255,26 @@ def organization_page(org_id: str) -> str:
 def demo_file(name: str) -> Response:
     """The demo's data files, so the file check can be tried with a file that matches."""
     return send_from_directory(FILES_DIR, name, mimetype="text/csv", as_attachment=True)
+
+
+# ---------------------------------------------------------------- unknown addresses
+
+
+@public.app_errorhandler(404)
+def address_not_found(exc: NotFound) -> Response | tuple[str, int] | NotFound:
+    """An address no route knows. The JSON API keeps its problem+json; any other address a
+    person typed gets the portal's page in their language, not werkzeug's English text.
+    (Addresses inside the portal's blueprints never get here: their own handler answers.)"""
+    if request.path.startswith(("/api/v1/", "/log/")):
+        return http_exception_as_problem(exc)
+    if request.path.startswith("/api/"):
+        return exc
+    if request.blueprint in PORTAL_PAGES:  # the portal's own context is there: use it
+        return render_template("error.html", status=404, title="", detail=""), 404
+    language = current_language()
+    return render_template(
+        "error.html", status=404, title="", detail="", lang=language,
+        html_lang=HTML_LANG[language], csrf_token=generate_csrf, vocab=vocabulary,
+        label=vocabulary.label, principal=None, user_name=None,
+        text=lambda value: localized(value, language),
+        switch_language_url=lambda wanted: url_for("portal.home", lang=wanted)), 404

@@ -42,6 +42,14 @@ UPDATE_CYCLES = {
 DATA_GRADES = {"core": _l("Core"), "important": _l("Important"), "general": _l("General")}
 ITEM_TYPES = ("string", "integer", "decimal", "boolean", "date", "datetime", "binary",
               "geometry", "other")
+ITEM_TYPE_LABELS = {
+    "string": _l("Text"), "integer": _l("Integer"), "decimal": _l("Decimal"),
+    "boolean": _l("Yes/no"), "date": _l("Date"), "datetime": _l("Date and time"),
+    "binary": _l("Binary"), "geometry": _l("Geometry"), "other": _l("Other"),
+}
+ACCESS_RIGHTS = {"public": _l("Public"), "restricted": _l("Restricted"),
+                 "non-public": _l("Not public")}
+LANGUAGES = {"zh": _l("Chinese"), "en": _l("English")}
 STATES = {"draft": _l("Draft"), "published": _l("Published"), "withdrawn": _l("Withdrawn")}
 VISIBILITIES = {"public": _l("Public"), "government": _l("Government only")}
 CHANGES = {
@@ -76,8 +84,25 @@ FIELD_LABELS = {
 }
 
 
+ANCHOR_STATUSES = {
+    "pending": _l("pending"), "final": _l("final"), "failed": _l("failed"),
+}
+ANCHOR_BACKENDS = {
+    "local": _l("local signed journal"), "local-journal": _l("local signed journal"),
+    "evm": _l("EVM chain"),
+    "chainmaker": _l("ChainMaker consortium chain"),
+}
+
+
 def label(table: dict[str, object], code: str | None) -> str:
     """The label of a code, or the code itself when the vocabulary does not know it."""
     if code is None:
         return ""
     return str(table.get(code, code))
+
+
+def language_label(code: str | None) -> str:
+    """`en-US` → "English" (the language, by its first subtag); an unknown code as it is."""
+    if not code:
+        return ""
+    return str(LANGUAGES.get(code.split("-")[0].lower(), code))

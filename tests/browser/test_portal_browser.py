@@ -101,6 +101,8 @@ def test_tampered_metadata_fails_clearly(page: Page, live_portal: LivePortal):
     assert results["metadata"] == "failed" and results["leaf"] == "ok"
     expect(page.locator("#verify-summary")).to_have_text("核验失败：请勿信任此版本。")
     expect(page.locator('#verify-steps li[data-step="metadata"]')).to_contain_text("失败")
+    expect(page.locator('#verify-steps li[data-step="metadata"]')).to_contain_text(
+        "元数据的 SHA-256 为")                      # the reason, in the reader's language
 
 
 def test_tampered_inclusion_path_fails_clearly(page: Page, live_portal: LivePortal):
@@ -113,6 +115,8 @@ def test_tampered_inclusion_path_fails_clearly(page: Page, live_portal: LivePort
     results = _step_results(page)
     assert results["inclusion"] == "failed"
     assert results["metadata"] == results["leaf"] == results["signature"] == "ok"
+    expect(page.locator('#verify-steps li[data-step="inclusion"]')).to_contain_text(
+        "包含路径得出的根哈希与签名的根哈希不同")
 
 
 def test_forged_checkpoint_signature_fails(page: Page, live_portal: LivePortal):
@@ -121,6 +125,8 @@ def test_forged_checkpoint_signature_fails(page: Page, live_portal: LivePortal):
     _open_first_result(page, live_portal, "高等学校")
     _verify_current_version(page)
     assert _step_results(page)["signature"] == "failed"
+    reason = page.locator('#verify-steps li[data-step="signature"]').inner_text()
+    assert "签名" in reason and "signature" not in reason, reason
 
 
 def test_department_publishes_and_the_entry_is_searchable_and_verifies(page: Page,

@@ -75,7 +75,7 @@ def test_unreachable_cluster_never_fails_a_write(  # type: ignore[no-untyped-def
         body = registry.client.get("/readyz").get_json()
         # the catalogue still serves: a lagging index is reported, not a readiness failure
         # (this harness runs no checkpoint loop, so readiness itself is not asserted here)
-        assert set(body["checks"]) == {"database", "checkpoint"}
+        assert not any("search" in name for name in body["checks"])
         assert body["search_index"]["state"] == "behind"
         assert body["search_index"]["behind_by"] == 4
         assert body["search_index"]["cluster"] == "unreachable"

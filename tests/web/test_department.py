@@ -89,7 +89,7 @@ def test_errors_are_shown_beside_their_fields_and_nothing_is_written(officer, re
         assert f'id="{field}-error"' in html, field
         assert re.search(rf'id="{field}"[^>]*aria-invalid="true"', html), field
     assert 'value="Rail"' in html and 'value="有 空格"' in html   # the input is kept
-    assert "#1:" in html                                            # data item line named
+    assert "第 1 行：" in html                                      # data item line named
     assert _versions(registry) == before
 
 

@@ -81,7 +81,7 @@ def test_dataset_page_shows_national_fields_items_files_and_provenance(demo: Reg
     assert "<td>锁车器数量</td>" in html                        # 信息项
     checksum = hashlib_of("bj-bike-stations.csv")
     assert checksum in html
-    assert re.search(r"<td>#\d+</td>", html)                   # leaf index
+    assert re.search(r"<td data-label=\"日志叶子\">#\d+</td>", html)  # leaf index
     assert "尚未锚定" in html                                   # no anchor yet, shown gracefully
     assert 'data-proof-url="/api/v1/datasets/' in html
     assert 'href="/api/v1/datasets/' in html
@@ -108,7 +108,8 @@ def test_version_diff_names_each_changed_field(demo: RegistryHarness):
     slug = _slug_for(demo, "公共自行车")
     html = demo.client.get(f"/datasets/{slug}/changes?from=1&to=2").get_data(as_text=True)
     assert "第 1 版到第 2 版的变更" in html
-    assert "更新周期" in html and "<pre>monthly</pre>" in html and "<pre>weekly</pre>" in html
+    assert "更新周期" in html and "<pre>每月</pre>" in html and "<pre>每周</pre>" in html
+    assert "monthly" not in html and "/update_cycle" not in html  # no raw codes or pointers
     assert "共享单车" in html
     assert demo.client.get(f"/datasets/{slug}/changes?from=9").status_code == 404
 

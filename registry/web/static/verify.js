@@ -13,6 +13,11 @@
     for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
     return out;
   }
+  function hexdecode(text) {
+    const out = new Uint8Array(text.length / 2);
+    for (let i = 0; i < out.length; i++) out[i] = parseInt(text.slice(2 * i, 2 * i + 2), 16);
+    return out;
+  }
   function hex(bytes) {
     return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
   }
@@ -136,11 +141,20 @@
 
     await step("metadata", async () => {
       if (!entry) throw new Error("the log entry is not JSON");
-      const digest = hex(await sha256(enc.encode(canonicalize(bundle.metadata))));
+      // Entry v1 commits to SHA-256(metadata); v2 (government-only) to SHA-256(salt || metadata)
+      // with the per-version salt the bundle carries for readers allowed to see it.
+      if (entry.v !== 1 && entry.v !== 2) throw new Error("unknown log entry version " + entry.v);
+      const salted = entry.v === 2;
+      const saltHex = bundle.metadata_salt;
+      if (salted && typeof saltHex !== "string") throw new Error("a v2 entry commits to salted metadata, but the bundle has no salt");
+      if (!salted && saltHex != null) throw new Error("a v1 entry commits to unsalted metadata, yet the bundle has a salt");
+      if (salted && !/^[0-9a-f]{64}$/.test(saltHex)) throw new Error("the metadata salt is not 32 bytes of hex");
+      const salt = salted ? hexdecode(saltHex) : new Uint8Array(0);
+      const digest = hex(await sha256(concat(salt, enc.encode(canonicalize(bundle.metadata)))));
       if (digest !== bundle.metadata_sha256) throw new Error("SHA-256 of the metadata is " + digest + ", the bundle says " + bundle.metadata_sha256);
       if (entry.metadata_sha256 !== digest) throw new Error("the log entry commits to " + entry.metadata_sha256 + ", the metadata hashes to " + digest);
       if (entry.dataset !== bundle.dataset || entry.version !== bundle.version) throw new Error("the log entry is for another dataset or version");
-      return digest;
+      return digest + (salted ? " (v2, salted)" : "");
     });
     let leaf = null;
     await step("leaf", async () => {
@@ -161,12 +175,20 @@
       if (body.size !== bundle.tree_size) throw new Error("checkpoint size " + body.size + " is not the bundle's tree size " + bundle.tree_size);
       const root = await rootFromInclusion(bundle.index, bundle.tree_size, leaf, bundle.inclusion_path.map(b64decode));
       if (!equal(root, body.root)) throw new Error("the path leads to a different root than the signed one");
-      return "tree size " + body.size;
+      return (messages().tree_size || "tree size") + " " + body.size;
     });
     return ok;
   }
 
   // ---------------------------------------------------------------- the page
+
+  // The reasons above are written in English, once, for the code; the page's language table
+  // ("details", from the template's translations) rewords them for the reader, phrase by phrase.
+  function translated(detail, t) {
+    let text = String(detail || "");
+    for (const [english, local] of t.details || []) text = text.split(english).join(local);
+    return text;
+  }
 
   function messages() {
     const node = document.getElementById("verify-messages");
@@ -182,13 +204,15 @@
     summary.textContent = t.running || "…";
     summary.className = "";
     panel.hidden = false;
+    // On a phone the panel sits below every version's card: bring it to the reader.
+    if (panel.scrollIntoView) panel.scrollIntoView({ block: "start" });
     const order = ["fetch", "metadata", "leaf", "signature", "inclusion"];
     const items = {};
     for (const id of order) {
       const li = document.createElement("li");
       li.dataset.step = id;
       li.dataset.result = "pending";
-      li.textContent = t[id] + ": " + (t.running || "…");
+      li.textContent = t[id] + (t.colon || ": ") + (t.running || "…");
       list.appendChild(li);
       items[id] = li;
     }
@@ -196,18 +220,18 @@
       const li = items[id];
       li.dataset.result = passed ? "ok" : "failed";
       li.className = passed ? "ok" : "failed";
-      li.textContent = (passed ? "✔ " : "✘ ") + t[id] + ": " + (passed ? t.ok : t.failed) + (detail ? " — " + detail : "");
+      li.textContent = (passed ? "✔ " : "✘ ") + t[id] + (t.colon || ": ") + (passed ? t.ok : t.failed) + (detail ? " — " + translated(detail, t) : "");
     }
     let bundle, keyText;
     try {
       const [bundleResponse, keyResponse] = await Promise.all([
         fetch(button.dataset.proofUrl, { headers: { Accept: "application/json" } }),
         fetch(panel.dataset.keyUrl)]);
-      if (!bundleResponse.ok) throw new Error("proof bundle: HTTP " + bundleResponse.status);
-      if (!keyResponse.ok) throw new Error("verifier key: HTTP " + keyResponse.status);
+      if (!bundleResponse.ok) throw new Error(t.http_bundle + " " + bundleResponse.status);
+      if (!keyResponse.ok) throw new Error(t.http_key + " " + keyResponse.status);
       bundle = await bundleResponse.json();
       keyText = await keyResponse.text();
-      if (bundle.format !== "ndr-proof-bundle/v1") throw new Error("unknown bundle format " + bundle.format);
+      if (bundle.format !== "ndr-proof-bundle/v1") throw new Error(t.bad_format + " " + bundle.format);
       report("fetch", true, "");
     } catch (err) {
       report("fetch", false, err.message);
@@ -224,7 +248,7 @@
     const note = document.createElement("li");
     note.dataset.step = "anchor";
     note.textContent = anchors.length
-      ? t.anchored + " " + anchors.map((a) => (a.backend || "") + " " + (a.chain_id || "") + " tx " + (a.tx_id || a.tx_hash || "") + (a.block_number != null ? " block " + a.block_number : "")).join("; ")
+      ? t.anchored + " " + anchors.map((a) => ((t.backends || {})[a.backend] || a.backend || "") + " " + (a.chain_id || "") + " " + t.transaction + " " + (a.tx_id || a.tx_hash || "") + (a.block_number != null ? " " + t.block + " " + a.block_number : "")).join("; ")
       : t.not_anchored;
     list.appendChild(note);
   }
