@@ -11,7 +11,8 @@ PORT   ?= 8000
 # PORT (and HOST, except the wildcard addresses, which no browser can open).
 PUBLIC_URL ?= http://$(if $(filter 0.0.0.0 ::,$(HOST)),127.0.0.1,$(HOST)):$(PORT)
 
-.PHONY: install run test test-slow lint bench node-deps browser postgres translations clean
+.PHONY: install run test test-slow lint bench node-deps browser postgres translations clean \
+        java opensearch-launcher opensearch
 
 install: $(STAMP) node-deps
 
@@ -54,6 +55,27 @@ postgres:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql) \
 	  >/dev/null; }
 
+# The search cluster for the tests and for trying the scale-out set-up by hand: OpenSearch 2.19
+# nodes in one JVM on 127.0.0.1, started from Maven Central jars (search/engine/). `java` makes
+# sure Debian's JDK and Maven are there; the launcher is built once (first run downloads into
+# Maven's cache) and rebuilt only when its pom or source change.
+OPENSEARCH_NODES ?= 3
+OPENSEARCH_DATA  ?= var/opensearch
+
+java:
+	@{ command -v java >/dev/null && command -v mvn >/dev/null; } || { \
+	  echo "installing Debian's JDK and Maven for the OpenSearch launcher"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	   default-jdk-headless maven) >/dev/null; }
+
+opensearch-launcher: install java
+	$(BIN)/python -m search.engine.cluster --build-only
+
+# Foreground: prints NDR_SEARCH_BACKEND/NDR_SEARCH_URL for `make run` in another shell; Ctrl-C
+# stops it, the data stays in $(OPENSEARCH_DATA).
+opensearch: opensearch-launcher
+	$(BIN)/python -m search.engine.cluster --data $(OPENSEARCH_DATA) --nodes $(OPENSEARCH_NODES)
+
 run: export NDR_PUBLIC_URL ?= $(PUBLIC_URL)
 run: install
 	$(BIN)/ndr init --demo
@@ -61,11 +83,11 @@ run: install
 	@echo "Demo department e-mail addresses and passwords: $${NDR_VAR_DIR:-var}/demo-credentials.txt"
 	$(BIN)/gunicorn --config deploy/gunicorn.conf.py --bind $(HOST):$(PORT) "app:create_app()"
 
-test: install browser postgres
+test: install browser postgres opensearch-launcher
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q -m "not slow"
 
-test-slow: install browser postgres
+test-slow: install browser postgres opensearch-launcher
 	$(BIN)/pytest -q -m slow
 
 lint: install

@@ -130,7 +130,8 @@ def build_state(settings: Settings, *, database: Database | None = None) -> Regi
     db = database or Database(settings.database_url)
     signer = load_signer(settings)
     log = TransparencyLog(settings.log_origin, signer)
-    search = make_backend(settings.search_backend, elasticsearch_url=settings.elasticsearch_url)
+    search = make_backend(settings.search_backend, elasticsearch_url=settings.elasticsearch_url,
+                          index_prefix=settings.search_index_prefix)
     if settings.search_snapshot and hasattr(search, "attach_session_factory"):
         # The columnar snapshot (fast counts and facets) reads several tables: one snapshot.
         search.attach_session_factory(lambda: consistent_read(db))
@@ -184,10 +185,7 @@ class BackgroundThread:
 
 
 def _outbox_loop(state: RegistryState, stop: threading.Event) -> None:
-    from search.elasticsearch_backend import run_outbox_worker
-
-    run_outbox_worker(state.db.write, state.search.client,
-                      index_prefix=state.search.index_prefix, stop=stop)
+    state.search.run_outbox(state.db.write, stop=stop)
 
 
 @contextmanager

@@ -450,10 +450,15 @@ def search_reindex() -> None:
     state = _state()
     if state.search.name == "elasticsearch":
         from search.elasticsearch_backend import reindex
+        from search.engine.clients import engine_message
 
-        with state.db.read() as session:
-            index = reindex(state.search.client, search_sync.documents(session),
-                            index_prefix=state.search.index_prefix)
+        try:
+            with state.db.read() as session:
+                index = reindex(state.search.client, search_sync.documents(session),
+                                index_prefix=state.search.index_prefix)
+        except Exception as exc:  # the engine's own words, not a traceback
+            raise click.ClickException(f"reindex failed, the alias is unchanged: "
+                                       f"{engine_message(exc)}") from None
         click.echo(f"built {index} and switched the alias to it")
         return
     with state.db.write() as session:
@@ -461,48 +466,67 @@ def search_reindex() -> None:
     click.echo(f"re-indexed {count} datasets")
 
 
-@search_group.command("check", help="Compare the index with the catalogue; --repair fixes it.")
+@search_group.command("check", help="Compare the index with the catalogue; --repair fixes it. "
+                      "With a search cluster, first tries the pending outbox once and reports "
+                      "what the engine refused, in the engine's words.")
 @click.option("--repair", is_flag=True)
 def search_check(repair: bool) -> None:
     from registry.datasets import search_sync
 
     state = _state()
+    extra: dict[str, object] = {}
     if state.search.name == "elasticsearch":
         from search import elasticsearch_backend as es
 
+        health = state.search.cluster_health()
+        extra = {"engine": state.search.flavour, "cluster": health.status,
+                 "nodes": health.nodes}
+        if health.error:
+            with state.db.read() as session:
+                lag = es.outbox_lag(session)
+            click.echo(json.dumps({**extra, "error": health.error, "outbox_rows": lag.rows,
+                                   "outbox_oldest_seconds": round(lag.oldest_seconds)},
+                                  ensure_ascii=False))
+            raise SystemExit(1)
+        drained = es.drain_outbox(state.db.write, state.search.client,
+                                  index_prefix=state.search.index_prefix)
+        if drained.settled:
+            state.search.client.refresh(es.alias_name(state.search.index_prefix))
         with state.db.read() as session:
+            lag = es.outbox_lag(session)
             report = es.check(state.search.client, search_sync.documents(session),
                               index_prefix=state.search.index_prefix)
             if repair and not report.clean:
                 es.repair(state.search.client, search_sync.documents(session), report,
                           index_prefix=state.search.index_prefix)
+        extra |= {"outbox_rows": lag.rows, "outbox_oldest_seconds": round(lag.oldest_seconds),
+                  "refused": [{"dataset_id": f.dataset_id, "op": f.op, "error": f.message}
+                              for f in drained.failures[:20]]}
     else:
         with state.db.write() as session:
             report = search_sync.sql_drift(session, state.search)
             if repair and not report.clean:
                 search_sync.sql_repair(session, state.search, report)
     click.echo(json.dumps({"missing": len(report.missing), "stale": len(report.stale),
-                           "extra": len(report.extra), "repaired": repair and not report.clean}))
-    if not report.clean and not repair:
+                           "extra": len(report.extra), "repaired": repair and not report.clean,
+                           **extra}, ensure_ascii=False))
+    if (not report.clean and not repair) or extra.get("refused"):
         raise SystemExit(1)
 
 
-@search_group.command("outbox", help="Feed Elasticsearch from the transactional outbox.")
+@search_group.command("outbox", help="Feed the search cluster from the transactional outbox.")
 def search_outbox() -> None:
     import signal
     import threading
 
-    from search.elasticsearch_backend import run_outbox_worker
-
     state = _state()
     if state.search.name != "elasticsearch":
-        raise click.ClickException("the outbox feeds Elasticsearch; NDR_SEARCH_BACKEND is "
+        raise click.ClickException("the outbox feeds a search cluster; NDR_SEARCH_BACKEND is "
                                    f"{state.search.name}")
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    run_outbox_worker(state.db.write, state.search.client,
-                      index_prefix=state.search.index_prefix, stop=stop)
+    state.search.run_outbox(state.db.write, stop=stop)
 
 
 @cli.command("serve", help="Serve with gunicorn (production-style) on the given address.")

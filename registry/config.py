@@ -41,9 +41,14 @@ class Settings:
     checkpoint_interval: float = field(default_factory=lambda: _env_float(
         "NDR_CHECKPOINT_INTERVAL", 1.0))
     run_background: bool = field(default_factory=lambda: _env_bool("NDR_BACKGROUND", True))
+    # sqlite | postgres (in the database) or opensearch | elasticsearch (a search cluster, fed
+    # through the outbox; each has its own official client)
     search_backend: str = field(default_factory=lambda: os.environ.get("NDR_SEARCH_BACKEND", ""))
+    # the cluster's node URLs, comma-separated (ELASTICSEARCH_URL is the older name)
     elasticsearch_url: str | None = field(default_factory=lambda: os.environ.get(
-        "ELASTICSEARCH_URL") or None)
+        "NDR_SEARCH_URL") or os.environ.get("ELASTICSEARCH_URL") or None)
+    search_index_prefix: str = field(default_factory=lambda: os.environ.get(
+        "NDR_SEARCH_INDEX_PREFIX", "ndr"))
     search_snapshot: bool = field(default_factory=lambda: _env_bool("NDR_SEARCH_SNAPSHOT",
                                                                      True))
     max_body_bytes: int = field(default_factory=lambda: _env_int("NDR_MAX_BODY_BYTES",

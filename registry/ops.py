@@ -11,6 +11,7 @@ from anchoring.log_store import open_alarms
 from anchoring.self_audit import load_progress
 from registry.datasets.models import Dataset, State
 from registry.http import json_response, registry_state
+from registry.state import RegistryState
 from registry.timefmt import rfc3339
 
 ops_blueprint = Blueprint("ops", __name__)
@@ -51,9 +52,71 @@ def readyz() -> Response:
         checks[type(loop).__name__] = "ok" if error is None else f"error: {error}"
     ready = all(v == "ok" for v in checks.values())
     body: dict[str, object] = {"status": "ready" if ready else "not ready", "checks": checks}
+    if state.search.name == "elasticsearch":
+        # informational: a search index behind the catalogue does not stop this process from
+        # serving (writes go to the outbox), so it does not change readiness
+        body["search_index"] = _search_index_status(state)
     if alarms:
         body["alarms"] = alarms
     return json_response(body, 200 if ready else 503)
+
+
+def _search_index_status(state: RegistryState) -> dict[str, object]:
+    """How far the search cluster's index is behind the catalogue, and why if it is stuck."""
+    from search.elasticsearch_backend import outbox_lag
+
+    with state.db.read() as session:
+        lag = outbox_lag(session)
+    health = state.search.cluster_health()
+    status = state.search.outbox_status
+    error = health.error or status.last_error
+    return {
+        "state": "current" if lag.rows == 0 else "behind",
+        "behind_by": lag.rows, "oldest_seconds": round(lag.oldest_seconds, 1),
+        "engine": state.search.flavour, "cluster": health.status, "nodes": health.nodes,
+        "error": error,
+    }
+
+
+def _label(value: str) -> str:
+    """A Prometheus label value: escaped, one line, bounded."""
+    text = " ".join(value.split())[:300]
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _search_metrics(state: RegistryState) -> list[str]:
+    from search.elasticsearch_backend import outbox_lag
+
+    with state.db.read() as session:
+        lag = outbox_lag(session)
+    health = state.search.cluster_health()
+    status = state.search.outbox_status
+    engine = state.search.flavour
+    up = 0 if health.error else 1
+    lines = [
+        "# HELP ndr_search_outbox_rows Catalogue changes not yet in the search cluster.",
+        "# TYPE ndr_search_outbox_rows gauge", f"ndr_search_outbox_rows {lag.rows}",
+        "# HELP ndr_search_outbox_oldest_seconds Age of the oldest change not yet indexed.",
+        "# TYPE ndr_search_outbox_oldest_seconds gauge",
+        f"ndr_search_outbox_oldest_seconds {lag.oldest_seconds:.1f}",
+        "# HELP ndr_search_cluster_up Whether the search cluster answers (error: its message).",
+        "# TYPE ndr_search_cluster_up gauge",
+        f'ndr_search_cluster_up{{engine="{engine}",status="{health.status}",'
+        f'error="{_label(health.error or "")}"}} {up}',
+        "# HELP ndr_search_cluster_nodes Nodes in the search cluster.",
+        "# TYPE ndr_search_cluster_nodes gauge", f"ndr_search_cluster_nodes {health.nodes}",
+        "# HELP ndr_search_outbox_settled_total Outbox rows this process shipped.",
+        "# TYPE ndr_search_outbox_settled_total counter",
+        f"ndr_search_outbox_settled_total {status.settled_total}",
+        "# HELP ndr_search_outbox_refused_total Outbox rows the engine refused (kept, retried).",
+        "# TYPE ndr_search_outbox_refused_total counter",
+        f"ndr_search_outbox_refused_total {status.failed_total}",
+        "# HELP ndr_search_outbox_error The engine's message from the last failed drain.",
+        "# TYPE ndr_search_outbox_error gauge",
+        f'ndr_search_outbox_error{{message="{_label(status.last_error or "")}"}} '
+        f"{1 if status.last_error else 0}",
+    ]
+    return lines
 
 
 @ops_blueprint.get("/metrics")
@@ -86,4 +149,6 @@ def metrics() -> Response:
         "# HELP ndr_uptime_seconds Seconds since this process started.",
         "# TYPE ndr_uptime_seconds gauge", f"ndr_uptime_seconds {time.time() - _STARTED:.0f}",
     ]
+    if state.search.name == "elasticsearch":
+        lines += _search_metrics(state)
     return Response("\n".join(lines) + "\n", mimetype="text/plain; version=0.0.4")

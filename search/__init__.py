@@ -39,7 +39,9 @@ class SearchBackend(Protocol):
 def make_backend(
     name: str, *, elasticsearch_url: str | None = None, index_prefix: str = "ndr"
 ) -> SearchBackend:
-    """The backend called ``name`` ("sqlite", "postgres" or "elasticsearch")."""
+    """The backend called ``name``: "sqlite" or "postgres" (in the database), "opensearch" or
+    "elasticsearch" (a search cluster at ``elasticsearch_url``, one or more node URLs
+    comma-separated; the name picks the official client of that engine)."""
     if name == "sqlite":
         from search.sqlite_fts import SqliteFtsBackend
 
@@ -48,12 +50,13 @@ def make_backend(
         from search.postgres_fts import PostgresFtsBackend
 
         return PostgresFtsBackend()
-    if name == "elasticsearch":
+    if name in ("opensearch", "elasticsearch"):
         if not elasticsearch_url:
-            raise ValueError("the elasticsearch backend needs elasticsearch_url")
+            raise ValueError(f"the {name} backend needs a cluster URL (NDR_SEARCH_URL)")
         from search.elasticsearch_backend import ElasticsearchBackend
 
-        return ElasticsearchBackend.connect(elasticsearch_url, index_prefix=index_prefix)
+        return ElasticsearchBackend.connect(elasticsearch_url, flavour=name,
+                                            index_prefix=index_prefix)
     raise ValueError(f"unknown search backend: {name!r}")
 
 

@@ -1,4 +1,4 @@
-"""Elasticsearch backend, fed through a transactional outbox.
+"""Search-cluster backend (OpenSearch or Elasticsearch 8/9), fed through a transactional outbox.
 
 Why an outbox: the catalogue commits to its database, and Elasticsearch is another system. If
 the registry wrote to both, a crash between the two writes would leave them silently different
@@ -14,8 +14,12 @@ tokens SQLite and PostgreSQL rank, with no Chinese analysis plugin on the cluste
 Queries go to an alias (``<prefix>-datasets``); ``reindex`` builds a fresh index and swaps
 the alias atomically, so searches never see a half-built index.
 
-NOT exercised on the development machine (no Elasticsearch server can run there); the tests in
-tests/search/test_search_elasticsearch.py run only when ELASTICSEARCH_URL is set.
+One backend, two client flavours (``search.engine.clients``): the official ``opensearch-py``
+client for OpenSearch and the official ``elasticsearch`` client for Elasticsearch 8/9, chosen by
+``NDR_SEARCH_BACKEND=opensearch|elasticsearch``. Exercised against a real three-node OpenSearch
+2.19 cluster on loopback (``search/engine/``, tests/search/test_search_elasticsearch.py and
+tests/search/test_search_cluster_faults.py); no Elasticsearch server can run on the development
+machine, so the Elasticsearch flavour is exercised only up to its refusal of a non-Elastic server.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ from search.documents import (
     modified_key,
     title_key,
 )
+from search.engine.clients import ClusterClient, connect, engine_message, item_message
 from search.highlight import highlights_for
 from search.sql_backend import SORT_KEYS, analyse_document, effective_sort, end_of_modified_range
 
@@ -120,22 +125,41 @@ def _bulk_action(row: Any, index: str) -> dict[str, Any]:
     }
 
 
+@dataclass
+class OutboxFailure:
+    """An outbox row the engine refused, with the engine's own words."""
+
+    row_id: int
+    dataset_id: str
+    op: str
+    message: str
+
+
+@dataclass
+class DrainResult:
+    settled: int = 0
+    failures: list[OutboxFailure] = field(default_factory=list)
+
+
 def drain_outbox(
-    session_factory: Callable[[], Any], client: Any, *, index_prefix: str = "ndr",
+    session_factory: Callable[[], Any], client: ClusterClient, *, index_prefix: str = "ndr",
     batch_size: int = 500,
-) -> int:
-    """Ship one batch of committed outbox rows to Elasticsearch; return how many were settled.
+) -> DrainResult:
+    """Ship one batch of committed outbox rows to the cluster; say how many were settled and
+    which the engine refused (with its message).
 
     ``session_factory()`` must return a context manager yielding a write session (e.g.
-    ``Database.write``). Rows are deleted in the same transaction only when Elasticsearch
+    ``Database.write``). Rows are deleted in the same transaction only when the engine
     accepted them (a version conflict means a newer version is already there, a missing
     document on delete means it is already gone: both count as settled). Anything else stays
-    in the outbox and is retried on the next call. On PostgreSQL rows are claimed with
-    ``FOR UPDATE SKIP LOCKED`` so several workers can share the work.
+    in the outbox and is retried on the next call. Writes name the alias with
+    ``require_alias``, so a missing alias is an error rather than a silently auto-created index
+    with a guessed mapping. On PostgreSQL rows are claimed with ``FOR UPDATE SKIP LOCKED`` so
+    several workers can share the work. An unreachable cluster fails every row of the batch
+    with the connection error (the rows stay).
     """
-    from elasticsearch import helpers
-
     alias = alias_name(index_prefix)
+    result = DrainResult()
     with session_factory() as session:
         lock = " FOR UPDATE SKIP LOCKED" if session.bind.dialect.name != "sqlite" else ""
         rows = session.execute(
@@ -144,19 +168,20 @@ def drain_outbox(
             {"n": batch_size},
         ).all()
         if not rows:
-            return 0
+            return result
         settled: list[int] = []
-        results = helpers.streaming_bulk(
-            client, (_bulk_action(r, alias) for r in rows), raise_on_error=False,
-            raise_on_exception=False, max_retries=3, yield_ok=True,
-        )
-        for row, (ok, item) in zip(rows, results, strict=True):
+        outcomes = client.streaming_bulk((_bulk_action(r, alias) for r in rows),
+                                         require_alias=True, max_retries=3)
+        for row, (ok, item) in zip(rows, outcomes, strict=True):
             status = next(iter(item.values())).get("status", 0)
-            if ok or status == 409 or (row.op == "delete" and status == 404):
+            if ok or status == 409 or (row.op == "delete" and status == 404
+                                       and "error" not in next(iter(item.values()))):
                 settled.append(row.id)
             else:
+                failure = OutboxFailure(row.id, row.dataset_id, row.op, item_message(item))
+                result.failures.append(failure)
                 log.warning("outbox row %s (%s %s) not accepted: %s", row.id, row.op,
-                            row.dataset_id, item)
+                            row.dataset_id, failure.message)
         for start in range(0, len(settled), 500):
             chunk = settled[start : start + 500]
             names = {f"i{n}": v for n, v in enumerate(chunk)}
@@ -165,43 +190,91 @@ def drain_outbox(
                 text(f"DELETE FROM search_outbox WHERE id IN ({placeholders})"),  # noqa: S608
                 names,
             )
-        return len(settled)
+        result.settled = len(settled)
+        return result
+
+
+@dataclass
+class OutboxStatus:
+    """What the last drain attempt in this process met; read by /metrics and /readyz."""
+
+    last_attempt: float | None = None
+    last_success: float | None = None
+    last_error: str | None = None
+    settled_total: int = 0
+    failed_total: int = 0
 
 
 def run_outbox_worker(
-    session_factory: Callable[[], Any], client: Any, *, index_prefix: str = "ndr",
+    session_factory: Callable[[], Any], client: ClusterClient, *, index_prefix: str = "ndr",
     interval: float = 1.0, stop: threading.Event | None = None,
+    status: OutboxStatus | None = None,
 ) -> None:
     """Drain until ``stop`` is set: immediately again while there is work, else every
-    ``interval`` seconds. Errors are logged and retried; the outbox keeps the rows."""
+    ``interval`` seconds. Errors are recorded in ``status`` (the engine's message) and
+    retried; the outbox keeps the rows. The index and alias are created first if missing."""
     stop = stop or threading.Event()
+    status = status if status is not None else OutboxStatus()
+    ensured = False
     while not stop.is_set():
+        status.last_attempt = time.time()
+        drained = 0
         try:
-            drained = drain_outbox(session_factory, client, index_prefix=index_prefix)
-        except Exception:  # the worker must survive an unreachable cluster
-            log.exception("draining the search outbox failed; retrying")
-            drained = 0
-        if drained == 0:
+            if not ensured:
+                ensure_index(client, index_prefix=index_prefix)
+                ensured = True
+            result = drain_outbox(session_factory, client, index_prefix=index_prefix)
+            drained = result.settled
+            status.settled_total += result.settled
+            status.failed_total += len(result.failures)
+            if result.failures:
+                status.last_error = result.failures[0].message
+            else:
+                status.last_error = None
+                status.last_success = time.time()
+        except Exception as exc:  # the worker must survive an unreachable cluster
+            status.last_error = engine_message(exc)
+            log.warning("draining the search outbox failed (%s); retrying", status.last_error)
+        if drained == 0 or status.last_error:
             stop.wait(interval)
 
 
+@dataclass
+class OutboxLag:
+    """How far the index is behind the catalogue."""
+
+    rows: int
+    oldest_seconds: float
+
+
 def outbox_backlog(session: Session) -> int:
-    """Rows not yet in Elasticsearch (export as a metric; it should hover near zero)."""
+    """Rows not yet in the index (export as a metric; it should hover near zero)."""
     return int(session.execute(text("SELECT count(*) FROM search_outbox")).scalar_one())
+
+
+def outbox_lag(session: Session) -> OutboxLag:
+    """Rows waiting and the age of the oldest, in seconds (0 when the outbox is empty)."""
+    rows, oldest = session.execute(
+        text("SELECT count(*), min(created_at) FROM search_outbox")).one()
+    if not rows or oldest is None:
+        return OutboxLag(0, 0.0)
+    if isinstance(oldest, str):  # SQLite keeps ISO-8601 text
+        oldest = datetime.fromisoformat(oldest.replace("Z", "+00:00"))
+    if oldest.tzinfo is None:
+        oldest = oldest.replace(tzinfo=UTC)
+    return OutboxLag(int(rows), max(0.0, (datetime.now(UTC) - oldest).total_seconds()))
 
 
 # ---------------------------------------------------------------------------- index admin
 
 
-def ensure_index(client: Any, *, index_prefix: str = "ndr") -> str:
+def ensure_index(client: ClusterClient, *, index_prefix: str = "ndr") -> str:
     """Install the template and, if the alias does not exist yet, a first index behind it."""
-    client.indices.put_index_template(name=f"{index_prefix}-datasets",
-                                      **index_template(index_prefix))
+    client.put_template(f"{index_prefix}-datasets", index_template(index_prefix))
     alias = alias_name(index_prefix)
-    if client.indices.exists_alias(name=alias):
+    if client.alias_indices(alias):
         return alias
-    name = _new_index_name(index_prefix)
-    client.indices.create(index=name, aliases={alias: {}})
+    client.create_index(_new_index_name(index_prefix), aliases={alias: {}})
     return alias
 
 
@@ -209,33 +282,38 @@ def _new_index_name(prefix: str) -> str:
     return f"{prefix}-datasets-{datetime.now(UTC).strftime('%Y%m%d%H%M%S%f')}"
 
 
-def reindex(client: Any, docs: Iterable[SearchDocument], *, index_prefix: str = "ndr") -> str:
+def reindex(client: ClusterClient, docs: Iterable[SearchDocument], *,
+            index_prefix: str = "ndr") -> str:
     """Build a new index from ``docs`` (every current dataset version, from the database),
     then point the alias at it in one atomic alias update and delete the old indices.
     Returns the new index name. Outbox rows written meanwhile are applied by the next drain
     (external versions keep them from going backwards)."""
-    from elasticsearch import helpers
-
-    client.indices.put_index_template(name=f"{index_prefix}-datasets",
-                                      **index_template(index_prefix))
+    client.put_template(f"{index_prefix}-datasets", index_template(index_prefix))
     alias = alias_name(index_prefix)
     name = _new_index_name(index_prefix)
-    client.indices.create(index=name, settings={"refresh_interval": "-1"})
+    client.create_index(name, settings={"refresh_interval": "-1"})
     actions = ({"_op_type": "index", "_index": name, "_id": d["dataset_id"],
                 "version": d["version"], "version_type": "external_gte",
                 "_source": es_source(d)} for d in docs)
-    helpers.bulk(client, actions, chunk_size=500)
-    client.indices.put_settings(index=name, settings={"refresh_interval": "1s"})
-    client.indices.refresh(index=name)
-    old = list(client.indices.get_alias(name=alias).keys()) \
-        if client.indices.exists_alias(name=alias) else []
-    client.indices.update_aliases(actions=[
+    _, errors = client.bulk(actions)
+    if errors:
+        client.delete_index(name)
+        raise ReindexError(f"{len(errors)} documents refused while building {name}: "
+                           f"{item_message(errors[0])}")
+    client.put_settings(name, {"refresh_interval": "1s"})
+    client.refresh(name)
+    old = client.alias_indices(alias)
+    client.update_aliases([
         *({"remove": {"index": o, "alias": alias}} for o in old),
         {"add": {"index": name, "alias": alias}},
     ])
     for o in old:
-        client.indices.delete(index=o)
+        client.delete_index(o)
     return name
+
+
+class ReindexError(RuntimeError):
+    """The engine refused documents of a rebuild; the alias still points at the old index."""
 
 
 @dataclass
@@ -249,16 +327,13 @@ class DriftReport:
         return not (self.missing or self.stale or self.extra)
 
 
-def check(client: Any, docs: Iterable[SearchDocument], *, index_prefix: str = "ndr"
-          ) -> DriftReport:
+def check(client: ClusterClient, docs: Iterable[SearchDocument], *,
+          index_prefix: str = "ndr") -> DriftReport:
     """Compare (dataset_id, version) of every database document with the index."""
-    from elasticsearch import helpers
-
     indexed: dict[str, int] = {
         hit["_id"]: int(hit["_source"]["version"])
-        for hit in helpers.scan(client, index=alias_name(index_prefix),
-                                query={"query": {"match_all": {}}},
-                                _source=["version"], size=1000)
+        for hit in client.scan(alias_name(index_prefix), {"query": {"match_all": {}}},
+                               ["version"])
     }
     report = DriftReport()
     for doc in docs:
@@ -271,13 +346,12 @@ def check(client: Any, docs: Iterable[SearchDocument], *, index_prefix: str = "n
     return report
 
 
-def repair(client: Any, docs: Iterable[SearchDocument], report: DriftReport, *,
+def repair(client: ClusterClient, docs: Iterable[SearchDocument], report: DriftReport, *,
            index_prefix: str = "ndr") -> int:
     """Index the missing and stale documents (taken from ``docs``) and delete the extra ones;
     returns the number of operations. Stale documents are overwritten with ``force``-free
-    plain indexing so a wrongly *newer* indexed version is corrected too."""
-    from elasticsearch import helpers
-
+    plain indexing so a wrongly *newer* indexed version is corrected too. Raises
+    :class:`ReindexError` with the engine's message if the engine refuses any of them."""
     alias = alias_name(index_prefix)
     wanted = set(report.missing) | set(report.stale)
     actions: list[dict[str, Any]] = [
@@ -286,9 +360,17 @@ def repair(client: Any, docs: Iterable[SearchDocument], report: DriftReport, *,
     ]
     actions += [{"_op_type": "delete", "_index": alias, "_id": i} for i in report.extra]
     if actions:
-        helpers.bulk(client, actions, raise_on_error=False)
-        client.indices.refresh(index=alias)
+        _, errors = client.bulk(actions)
+        client.refresh(alias)
+        refused = [e for e in errors if not _already_gone(e)]
+        if refused:
+            raise ReindexError(f"{len(refused)} repairs refused: {item_message(refused[0])}")
     return len(actions)
+
+
+def _already_gone(item: dict[str, Any]) -> bool:
+    result = item.get("delete")
+    return isinstance(result, dict) and result.get("status") == 404 and "error" not in result
 
 
 # ---------------------------------------------------------------------------- search
@@ -359,17 +441,26 @@ def build_request(query: SearchQuery) -> tuple[dict[str, Any], list[QueryTerm], 
 
 
 class ElasticsearchBackend:
+    """The search-cluster backend. ``name`` is the backend kind the registry branches on;
+    ``flavour`` says which engine (and so which client) is behind it."""
+
     name = "elasticsearch"
 
-    def __init__(self, client: Any, *, index_prefix: str = "ndr") -> None:
+    def __init__(self, client: ClusterClient, *, index_prefix: str = "ndr") -> None:
         self.client = client
         self.index_prefix = index_prefix
+        self.outbox_status = OutboxStatus()
+
+    @property
+    def flavour(self) -> str:
+        return str(getattr(self.client, "flavour", "unknown"))
 
     @classmethod
-    def connect(cls, url: str, *, index_prefix: str = "ndr") -> ElasticsearchBackend:
-        from elasticsearch import Elasticsearch
-
-        return cls(Elasticsearch(url, request_timeout=30), index_prefix=index_prefix)
+    def connect(cls, url: str, *, flavour: str = "opensearch", index_prefix: str = "ndr"
+                ) -> ElasticsearchBackend:
+        """``url``: one node URL or several, comma-separated (the client spreads requests
+        over them and skips a dead one)."""
+        return cls(connect(flavour, url), index_prefix=index_prefix)
 
     def index(self, session: Session, docs: Sequence[SearchDocument]) -> None:
         """Queue in the caller's transaction; searchable after the next drain + refresh."""
@@ -381,12 +472,17 @@ class ElasticsearchBackend:
             enqueue(session, "delete", dataset_id, 0, None)
 
     def count(self, session: Session) -> int:
-        return int(self.client.count(index=alias_name(self.index_prefix))["count"])
+        return self.client.count(alias_name(self.index_prefix))
 
     def search(self, session: Session, query: SearchQuery) -> SearchResults:
+        """Raises :class:`SearchUnavailable` (with the engine's message) when the cluster cannot
+        answer: the caller turns it into a 503, never a 500."""
         query.validate()
         body, terms, sort = build_request(query)
-        response = self.client.search(index=alias_name(self.index_prefix), **body)
+        try:
+            response = self.client.search(alias_name(self.index_prefix), body)
+        except Exception as exc:
+            raise SearchUnavailable(engine_message(exc)) from exc
         raw_hits = response["hits"]["hits"]
         more = len(raw_hits) > query.limit
         raw_hits = raw_hits[: query.limit]
@@ -401,11 +497,55 @@ class ElasticsearchBackend:
         return SearchResults(total=int(response["hits"]["total"]["value"]), hits=hits,
                              facets=facets, next_cursor=next_cursor)
 
+    def run_outbox(self, session_factory: Callable[[], Any], *,
+                   stop: threading.Event | None = None, interval: float = 1.0) -> None:
+        """The outbox worker, recording what it meets in ``self.outbox_status``."""
+        run_outbox_worker(session_factory, self.client, index_prefix=self.index_prefix,
+                          interval=interval, stop=stop, status=self.outbox_status)
+
     def wait_for_outbox(self, session_factory: Callable[[], Any], *, timeout: float = 30.0
                         ) -> None:
-        """Drain until the outbox is empty and refresh (tests and the CLI use this)."""
+        """Drain until the outbox is empty and refresh (tests and the CLI use this). Rows the
+        engine refuses raise :class:`OutboxRefused` with its message; an unreachable cluster
+        raises the client's connection error."""
         deadline = time.monotonic() + timeout
-        while drain_outbox(session_factory, self.client, index_prefix=self.index_prefix):
+        while True:
+            result = drain_outbox(session_factory, self.client, index_prefix=self.index_prefix)
+            if result.failures:
+                raise OutboxRefused(result.failures)
+            if not result.settled:
+                break
             if time.monotonic() > deadline:
                 raise TimeoutError("search outbox did not drain in time")
-        self.client.indices.refresh(index=alias_name(self.index_prefix))
+        self.client.refresh(alias_name(self.index_prefix))
+
+    def cluster_health(self) -> ClusterHealth:
+        """The cluster's health, or the reason it cannot be had (never raises)."""
+        try:
+            health = self.client.health(timeout=2.0)
+        except Exception as exc:
+            return ClusterHealth(status="unreachable", nodes=0, error=engine_message(exc))
+        return ClusterHealth(status=str(health.get("status", "unknown")),
+                             nodes=int(health.get("number_of_nodes", 0)), error=None)
+
+
+@dataclass
+class ClusterHealth:
+    status: str  # green, yellow, red, or "unreachable"
+    nodes: int
+    error: str | None
+
+
+class SearchUnavailable(RuntimeError):
+    """The search cluster could not answer a query (unreachable, no index yet, an engine
+    error); the message is the engine's."""
+
+
+class OutboxRefused(RuntimeError):
+    """The engine refused outbox rows; its messages are in ``failures``."""
+
+    def __init__(self, failures: list[OutboxFailure]) -> None:
+        self.failures = failures
+        first = failures[0]
+        super().__init__(f"{len(failures)} outbox rows refused by the search engine; first: "
+                         f"{first.op} {first.dataset_id}: {first.message}")

@@ -14,8 +14,9 @@ from registry.auth.principal import Principal
 from registry.datasets.models import Dataset, DatasetVersion
 from registry.datasets.policy import listed_version_number, viewer_for
 from registry.http import int_arg
-from registry.problems import FieldError, bad_request
+from registry.problems import FieldError, Problem, bad_request
 from search import FACET_FIELDS, InvalidCursor, SearchQuery, SearchResults
+from search.elasticsearch_backend import SearchUnavailable
 
 FILTER_ARGS = tuple(FACET_FIELDS)
 DATE_ARGS = ("issued_from", "issued_to", "modified_from", "modified_to")
@@ -82,6 +83,10 @@ def run_search(session: Session, backend: Any, query: SearchQuery) -> SearchResu
                                              name="cursor")]) from None
     except ValueError as exc:
         raise bad_request(str(exc)) from None
+    except SearchUnavailable as exc:  # the search cluster is down or refusing: a 503, not a 500
+        raise Problem(503, "Search is temporarily unavailable / 搜索暂时不可用",
+                      f"the search cluster did not answer: {exc}", "search-unavailable",
+                      headers={"Retry-After": "5"}) from None
 
 
 def indexed_versions(session: Session, dataset_ids: list[str]

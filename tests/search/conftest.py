@@ -3,6 +3,7 @@ backend that belongs to it."""
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,14 @@ if sys.path[0] != _ROOT:
 
 from registry.database import Database  # noqa: E402
 from search import SearchBackend, backend_for_dialect, create_search_schema  # noqa: E402
+from tests.conftest import RegistryHarness  # noqa: E402
+from tests.support.opensearch_cluster import (  # noqa: E402
+    ClusterError,
+    SearchCluster,
+    external_cluster,
+    start_cluster,
+    use_cluster,
+)
 
 
 @pytest.fixture
@@ -33,3 +42,45 @@ def db(database_url: str) -> Iterator[Database]:
 @pytest.fixture
 def backend(db: Database) -> SearchBackend:
     return backend_for_dialect(db.engine.dialect.name)
+
+
+@pytest.fixture(scope="session")
+def search_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SearchCluster]:
+    """A real search cluster for the session: NDR_TEST_SEARCH_URL, else the project's own
+    three-node OpenSearch on loopback (built with Maven on first use). Under CI a cluster that
+    cannot start fails the run; elsewhere (no Java/Maven) the cluster tests skip, saying why."""
+    external = external_cluster()
+    if external is not None:
+        yield external
+        return
+    try:
+        cluster = start_cluster(tmp_path_factory.mktemp("opensearch"))
+    except ClusterError as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"the OpenSearch cluster is required under CI: {exc}")
+        pytest.skip(f"the OpenSearch cluster could not start: {exc}")
+    try:
+        yield cluster
+    finally:
+        assert cluster.launcher is not None
+        cluster.launcher.stop()
+
+
+@pytest.fixture
+def cluster_registry(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                     search_cluster: SearchCluster) -> Iterator[RegistryHarness]:
+    """The whole registry (API, outbox, /readyz, /metrics) on the search cluster, with an index
+    prefix of its own; its indices are deleted afterwards."""
+    from search.elasticsearch_backend import alias_name
+    from tests.conftest import build_registry
+
+    prefix = use_cluster(monkeypatch, search_cluster.url, search_cluster.flavour)
+    registry = build_registry(database_url, tmp_path / "var")
+    try:
+        yield registry
+    finally:
+        registry.state.stop()
+        client = registry.state.search.client
+        for index in client.alias_indices(alias_name(prefix)):
+            client.delete_index(index)
+        registry.state.db.dispose()
