@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-AUDITOR_COMMANDS = ("verify", "monitor")
+AUDITOR_COMMANDS = ("verify", "monitor", "verify-evidence")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from anchoring.auditor.evidence_cli import add_parser as add_evidence_parser
 from anchoring.auditor.monitor import FetchError, MonitorAlarm, run_monitor
 from anchoring.auditor.verify import Report, verify_bundle, verify_tlog_proof
 from anchoring.bundle import BundleError, parse_bundle
@@ -81,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     monitor.add_argument("--state", help="state file: remembers what was verified")
     monitor.add_argument("--workers", type=int, default=4, help="parallel tile fetches")
     monitor.set_defaults(run=_monitor)
+    add_evidence_parser(sub)
     return parser
 
 

@@ -1,0 +1,76 @@
+"""Federation: trusted members and what the hub witnessed; members' cosignatures.
+
+Revision ID: 0010_federation
+Revises: 0006_slugs_never_ids
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0010_federation"
+down_revision = "0006_slugs_never_ids"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "federation_members",
+        sa.Column("origin", sa.String(255), nullable=False),
+        sa.Column("verifier_key", sa.Text(), nullable=False),
+        sa.Column("url", sa.String(500), nullable=True),
+        sa.Column("mode", sa.String(8), nullable=False),
+        sa.Column("poll_interval", sa.Float(), nullable=False),
+        sa.Column("status", sa.String(12), nullable=False),
+        sa.Column("witnessed_size", sa.BigInteger(), nullable=False),
+        sa.Column("witnessed_root", sa.LargeBinary(32), nullable=True),
+        sa.Column("witnessed_note", sa.Text(), nullable=True),
+        sa.Column("witnessed_at", sa.DateTime(), nullable=True),
+        sa.Column("alarm", sa.Text(), nullable=True),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("last_seen_at", sa.DateTime(), nullable=True),
+        sa.Column("added_at", sa.DateTime(), nullable=False),
+        sa.Column("removed_at", sa.DateTime(), nullable=True),
+        sa.PrimaryKeyConstraint("origin", name="pk_federation_members"),
+    )
+    op.create_table(
+        "witnessed_checkpoints",
+        sa.Column("origin", sa.String(255), nullable=False),
+        sa.Column("size", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("root", sa.LargeBinary(32), nullable=False),
+        sa.Column("note", sa.Text(), nullable=False),
+        sa.Column("cosignature", sa.Text(), nullable=False),
+        sa.Column("timestamp", sa.BigInteger(), nullable=False),
+        sa.Column("hub_leaf_index", sa.BigInteger(), nullable=True),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("origin", "size", name="pk_witnessed_checkpoints"),
+    )
+    op.create_table(
+        "witness_evidence",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("origin", sa.String(255), nullable=False),
+        sa.Column("kind", sa.String(32), nullable=False),
+        sa.Column("evidence", sa.Text(), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_witness_evidence"),
+    )
+    op.create_index("ix_witness_evidence_origin", "witness_evidence", ["origin"])
+    op.create_table(
+        "member_cosignatures",
+        sa.Column("witness", sa.String(255), nullable=False),
+        sa.Column("size", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("line", sa.Text(), nullable=False),
+        sa.Column("timestamp", sa.BigInteger(), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("witness", "size", name="pk_member_cosignatures"),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("member_cosignatures")
+    op.drop_index("ix_witness_evidence_origin", table_name="witness_evidence")
+    op.drop_table("witness_evidence")
+    op.drop_table("witnessed_checkpoints")
+    op.drop_table("federation_members")
