@@ -476,5 +476,14 @@ def serve(bind: str, workers: int) -> None:
                                    "gunicorn.conf.py"), "app:create_app()"])
 
 
+def _add_federation() -> None:
+    from registry.federation.cli import federation_group
+
+    cli.add_command(federation_group)
+
+
+_add_federation()
+
+
 if __name__ == "__main__":
     raise SystemExit(main())

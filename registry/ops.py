@@ -8,6 +8,7 @@ from flask import Blueprint, Response
 from sqlalchemy import func, select, text
 
 from registry.datasets.models import Dataset, State
+from registry.federation.health import federation_alarms, federation_metrics
 from registry.http import json_response, registry_state
 
 ops_blueprint = Blueprint("ops", __name__)
@@ -24,11 +25,13 @@ def readyz() -> Response:
     """Ready when the database answers and the checkpoint signer is not failing."""
     state = registry_state()
     checks: dict[str, str] = {}
+    alarms: dict[str, str] = {}
     try:
         with state.db.read() as session:
             session.execute(text("SELECT 1"))
             size = state.log.size(session)
             latest = state.log.latest_checkpoint(session)
+            alarms = federation_alarms(session)
         checks["database"] = "ok"
         lag = size - (latest.size if latest else 0)
         checks["checkpoint"] = "ok" if lag == 0 or state.background else f"{lag} leaves unsigned"
@@ -38,8 +41,8 @@ def readyz() -> Response:
         error = getattr(loop, "last_error", None)
         checks[type(loop).__name__] = "ok" if error is None else f"error: {error}"
     ready = all(v == "ok" for v in checks.values())
-    return json_response({"status": "ready" if ready else "not ready", "checks": checks},
-                         200 if ready else 503)
+    return json_response({"status": "ready" if ready else "not ready", "checks": checks,
+                          "federation_alarms": alarms}, 200 if ready else 503)
 
 
 @ops_blueprint.get("/metrics")
@@ -51,6 +54,7 @@ def metrics() -> Response:
         published = session.scalar(select(func.count()).select_from(Dataset).where(
             Dataset.released_state == State.PUBLISHED)) or 0
         total = session.scalar(select(func.count()).select_from(Dataset)) or 0
+        federation = federation_metrics(session)
     lines = [
         "# HELP ndr_log_size Leaves in the transparency log.",
         "# TYPE ndr_log_size gauge", f"ndr_log_size {size}",
@@ -61,5 +65,6 @@ def metrics() -> Response:
         f'ndr_datasets{{state="any"}} {total}',
         "# HELP ndr_uptime_seconds Seconds since this process started.",
         "# TYPE ndr_uptime_seconds gauge", f"ndr_uptime_seconds {time.time() - _STARTED:.0f}",
+        *federation,
     ]
     return Response("\n".join(lines) + "\n", mimetype="text/plain; version=0.0.4")

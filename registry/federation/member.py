@@ -111,7 +111,9 @@ class CheckpointSubmitter:
         self._known: dict[str, int] = {}  # witness name -> size it told us it cosigned
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.last_error: str | None = None
+        # Not `last_error`: /readyz fails on that, and a member whose witness is down must stay
+        # ready (writes never wait for witnesses). Shown by `ndr federation status`.
+        self.witness_error: str | None = None
         self.errors: dict[str, str] = {}
 
     def run_once(self) -> dict[str, str]:
@@ -128,7 +130,7 @@ class CheckpointSubmitter:
             except (SubmitError, CosignatureError, NoteError, ValueError) as exc:
                 outcomes[witness.verifier.name] = f"error: {exc}"
                 self.errors[witness.verifier.name] = str(exc)
-        self.last_error = "; ".join(f"{k}: {v}" for k, v in self.errors.items()) or None
+        self.witness_error = "; ".join(f"{k}: {v}" for k, v in self.errors.items()) or None
         return outcomes
 
     def _already_cosigned(self, name: str, size: int) -> bool:
@@ -178,8 +180,8 @@ class CheckpointSubmitter:
         while not self._stop.is_set():
             try:
                 self.run_once()
-            except Exception as exc:  # keep going; the error shows in /readyz
-                self.last_error = str(exc)
+            except Exception as exc:  # keep going; a database failure is logged
+                self.witness_error = str(exc)
                 log.exception("witness submission failed")
             self._stop.wait(self._interval)
 

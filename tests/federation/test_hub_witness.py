@@ -80,6 +80,7 @@ def test_refusals_use_the_spec_status_codes(registry, member) -> None:  # type: 
     assert unknown.status_code == 404
     _add(registry, member)
     assert _post(registry, 0, [], member.note(5)).status_code == 200
+    assert f'ndr_federation_alarm{{origin="{MEMBER}"}} 0' in registry.client.get("/metrics").text
     stale = _post(registry, 3, member.proof(3), member.note())
     assert stale.status_code == 409
     assert stale.headers["Content-Type"].startswith("text/x.tlog.size")
@@ -130,6 +131,8 @@ def test_same_size_fork_is_refused_kept_and_alarmed(registry, member, tmp_path) 
     assert wrong.returncode == 1
     members = registry.client.get("/api/v1/federation/members").json["members"]
     assert "fork-same-size" in members[0]["alarm"]
+    assert f'ndr_federation_alarm{{origin="{MEMBER}"}} 1' in registry.client.get("/metrics").text
+    assert MEMBER in registry.client.get("/readyz").json["federation_alarms"]
 
 
 def test_inconsistent_extension_is_refused_with_the_members_own_proof(registry, member) -> None:  # type: ignore[no-untyped-def]
