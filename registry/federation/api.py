@@ -108,3 +108,28 @@ def evidence_one(evidence_id: int) -> Response:
     if row is None:
         raise not_found(f"no evidence {evidence_id}")
     return Response(row.evidence, content_type="application/json")
+
+
+@federation_blueprint.get("/api/v1/federation/datasets/<ref>/versions/<int:number>/proof")
+def federated_proof(ref: str, number: int) -> Response:
+    from registry.federation.proofs import federated_bundle
+
+    state = registry_state()
+    with state.db.read() as session:
+        bundle = federated_bundle(state, session, ref, number)
+    return json_response(bundle)
+
+
+@federation_blueprint.get("/api/v1/federation/refusals")
+def refusals() -> Response:
+    """The mirror report: every member record refused, and why."""
+    from registry.federation.models import MirrorRefusal
+
+    state = registry_state()
+    query = select(MirrorRefusal).order_by(MirrorRefusal.id)
+    if request.args.get("origin"):
+        query = query.where(MirrorRefusal.origin == request.args["origin"])
+    with state.db.read() as session:
+        rows = [{"origin": r.origin, "leaf_index": r.leaf_index, "reason": r.reason,
+                 "created_at": rfc3339(r.created_at)} for r in session.scalars(query.limit(1000))]
+    return json_response({"refusals": rows})

@@ -108,3 +108,11 @@ def poll() -> None:
     outcomes = MemberPoller(state.db.read, state.db.write, federation(state).witness
                             ).run_once(force=True)
     click.echo(json.dumps(outcomes, ensure_ascii=False))
+
+
+@federation_group.command("mirror", help="Mirror every member once; print the report.")
+def mirror() -> None:
+    from registry.federation.mirror import Mirror
+
+    state = _state()
+    click.echo(json.dumps(Mirror(state).run_once(), ensure_ascii=False))

@@ -47,6 +47,11 @@ class FederationMember(Base):
     last_seen_at: Mapped[datetime | None] = mapped_column()
     added_at: Mapped[datetime] = mapped_column(default=utc_now)
     removed_at: Mapped[datetime | None] = mapped_column()
+    # Mirroring: entries verified up to this size, and the compact range of [0, size) that
+    # proves the next batch extends them (base64 hashes, JSON list).
+    mirrored_size: Mapped[int] = mapped_column(BigInteger, default=0)
+    mirrored_edge: Mapped[str] = mapped_column(Text, default="[]")
+    organization_id: Mapped[str | None] = mapped_column(String(64))  # holds its datasets
 
 
 class WitnessedCheckpoint(Base):
@@ -85,4 +90,33 @@ class MemberCosignature(Base):
     size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     line: Mapped[str] = mapped_column(Text)
     timestamp: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+
+
+class FederatedEntry(Base):
+    """Provenance of a mirrored dataset version: which member leaf it is, proven how."""
+
+    __tablename__ = "federated_entries"
+
+    dataset_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    version: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    origin: Mapped[str] = mapped_column(String(255), index=True)
+    member_dataset_id: Mapped[str] = mapped_column(String(64))
+    member_organization: Mapped[str | None] = mapped_column(String(64))
+    leaf_index: Mapped[int] = mapped_column(BigInteger)
+    entry: Mapped[str] = mapped_column(Text)
+    checkpoint_size: Mapped[int] = mapped_column(BigInteger)  # the cosigned member size
+    inclusion_path: Mapped[str] = mapped_column(Text)  # JSON list of base64 hashes
+    mirrored_at: Mapped[datetime] = mapped_column(default=utc_now)
+
+
+class MirrorRefusal(Base):
+    """A member record the hub refused to mirror, and why (the mirror report)."""
+
+    __tablename__ = "mirror_refusals"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    origin: Mapped[str] = mapped_column(String(255), index=True)
+    leaf_index: Mapped[int | None] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utc_now)

@@ -9,6 +9,7 @@ Environment (documented in docs/federation.md):
 * ``NDR_WITNESS_QUORUM`` (default: all of them): cosignatures a checkpoint needs to count as
   witnessed. ``NDR_WITNESS_INTERVAL`` (seconds, default 1): how often to submit.
 * ``NDR_FEDERATION_POLL`` (default on): poll the members configured with mode ``poll``.
+* ``NDR_MIRROR_INTERVAL`` (seconds, default 5; 0 = off): mirror members' public catalogues.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class Federation:
     quorum: int = 0
     submit_interval: float = 1.0
     poll: bool = True
+    mirror_interval: float = 5.0
 
 
 def _load_or_create(path: Path, name: str) -> CosignatureSigner:
@@ -67,7 +69,8 @@ def build_federation(state: RegistryState) -> Federation:
         witness=HubWitness(_load_or_create(key_file, name), state.log),
         witnesses=witnesses, quorum=quorum,
         submit_interval=float(env.get("NDR_WITNESS_INTERVAL") or 1.0),
-        poll=env.get("NDR_FEDERATION_POLL", "1").strip().lower() not in {"0", "false", "no"})
+        poll=env.get("NDR_FEDERATION_POLL", "1").strip().lower() not in {"0", "false", "no"},
+        mirror_interval=float(env.get("NDR_MIRROR_INTERVAL") or 5.0))
 
 
 def federation(state: RegistryState) -> Federation:

@@ -57,7 +57,8 @@ def add_member(session: Session, origin: str, verifier_key: str, *, url: str | N
         return member
     member = FederationMember(origin=origin, verifier_key=verifier_key, url=url, mode=mode,
                               poll_interval=interval, status=MemberStatus.ACTIVE,
-                              witnessed_size=0, added_at=utc_now())
+                              witnessed_size=0, mirrored_size=0, mirrored_edge="[]",
+                              added_at=utc_now())
     session.add(member)
     session.flush()
     return member

@@ -75,3 +75,35 @@ def served() -> Iterator[list[Served]]:
     yield running
     for item in running:
         item.stop()
+
+
+class Proxy:
+    """An HTTP front for a member that can rewrite what it answers (a hostile member)."""
+
+    def __init__(self, upstream: str) -> None:
+        import urllib.error
+        import urllib.request
+
+        from flask import Flask, Response, request
+
+        self.upstream = upstream
+        self.mutate: dict[str, object] = {}  # path prefix -> function(bytes) -> bytes
+        app = Flask("proxy")
+
+        @app.route("/<path:path>", methods=["GET", "POST"])
+        def forward(path: str) -> Response:
+            url = f"{self.upstream}/{path}"
+            if request.query_string:
+                url += "?" + request.query_string.decode()
+            try:
+                with urllib.request.urlopen(url, timeout=10) as answer:
+                    status, body = answer.status, answer.read()
+                    ctype = answer.headers.get("Content-Type", "")
+            except urllib.error.HTTPError as exc:
+                status, body, ctype = exc.code, exc.read(), exc.headers.get("Content-Type", "")
+            for prefix, change in self.mutate.items():
+                if path.startswith(prefix):
+                    body = change(body)  # type: ignore[operator]
+            return Response(body, status=status, content_type=ctype)
+
+        self.app = app

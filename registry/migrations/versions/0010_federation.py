@@ -33,6 +33,9 @@ def upgrade() -> None:
         sa.Column("last_seen_at", sa.DateTime(), nullable=True),
         sa.Column("added_at", sa.DateTime(), nullable=False),
         sa.Column("removed_at", sa.DateTime(), nullable=True),
+        sa.Column("mirrored_size", sa.BigInteger(), nullable=False),
+        sa.Column("mirrored_edge", sa.Text(), nullable=False),
+        sa.Column("organization_id", sa.String(64), nullable=True),
         sa.PrimaryKeyConstraint("origin", name="pk_federation_members"),
     )
     op.create_table(
@@ -66,9 +69,38 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.PrimaryKeyConstraint("witness", "size", name="pk_member_cosignatures"),
     )
+    op.create_table(
+        "federated_entries",
+        sa.Column("dataset_id", sa.String(36), nullable=False),
+        sa.Column("version", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("origin", sa.String(255), nullable=False),
+        sa.Column("member_dataset_id", sa.String(64), nullable=False),
+        sa.Column("member_organization", sa.String(64), nullable=True),
+        sa.Column("leaf_index", sa.BigInteger(), nullable=False),
+        sa.Column("entry", sa.Text(), nullable=False),
+        sa.Column("checkpoint_size", sa.BigInteger(), nullable=False),
+        sa.Column("inclusion_path", sa.Text(), nullable=False),
+        sa.Column("mirrored_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("dataset_id", "version", name="pk_federated_entries"),
+    )
+    op.create_index("ix_federated_entries_origin", "federated_entries", ["origin"])
+    op.create_table(
+        "mirror_refusals",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("origin", sa.String(255), nullable=False),
+        sa.Column("leaf_index", sa.BigInteger(), nullable=True),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_mirror_refusals"),
+    )
+    op.create_index("ix_mirror_refusals_origin", "mirror_refusals", ["origin"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_mirror_refusals_origin", table_name="mirror_refusals")
+    op.drop_table("mirror_refusals")
+    op.drop_index("ix_federated_entries_origin", table_name="federated_entries")
+    op.drop_table("federated_entries")
     op.drop_table("member_cosignatures")
     op.drop_index("ix_witness_evidence_origin", table_name="witness_evidence")
     op.drop_table("witness_evidence")
