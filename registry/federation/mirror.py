@@ -28,16 +28,17 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from anchoring import tlog
 from anchoring.auditor.monitor import FetchError, TileClient
 from anchoring.jcs import CanonicalizationError, canonicalize
-from registry.datasets.actions import slug_base, unique_slugs
+from registry.datasets.actions import dataset_row, slug_base, unique_slugs
 from registry.datasets.models import Change, Dataset, DatasetVersion, State
 from registry.datasets.search_documents import search_document
 from registry.datasets.validation import metadata_errors
@@ -104,9 +105,10 @@ def _edge(text: str) -> list[bytes]:
 class Mirror:
     """Follows each active member's log up to its cosigned size and copies its public entries."""
 
-    def __init__(self, state: RegistryState, timeout: float = 10.0) -> None:
+    def __init__(self, state: RegistryState, timeout: float = 10.0, workers: int = 8) -> None:
         self.state = state
         self.timeout = timeout
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ndr-mirror")
 
     # -- one member ---------------------------------------------------------------------------
 
@@ -197,6 +199,7 @@ class Mirror:
             refused += [(i, f"entry bundle has {len(entries)} entries, not {tile.width}")
                         for i in wanted]
             return accepted, refused, skipped
+        candidates: list[tuple[int, bytes, dict[str, Any]]] = []
         for index in wanted:
             entry = entries[index - first]
             if tlog.hash_leaf(entry) != leaves[index - start]:
@@ -217,7 +220,11 @@ class Mirror:
             if problem:
                 refused.append((index, problem))
                 continue
-            metadata, problem = self._metadata(api, data)
+            candidates.append((index, entry, data))
+        # Metadata documents are fetched in parallel (keep-alive connection per thread); a
+        # network failure on any of them aborts the tile before anything is written.
+        fetched = list(self._pool.map(lambda c: self._metadata(api, c[2]), candidates))
+        for (index, entry, data), (metadata, problem) in zip(candidates, fetched, strict=True):
             if problem:
                 refused.append((index, problem))
                 continue
@@ -266,11 +273,7 @@ class Mirror:
             if member is None or int(member.mirrored_size) != old_size:
                 return False
             organization = self._organization(session, member)
-            docs = []
-            for record in accepted:
-                doc = self._store(session, origin, organization, record, checkpoint_size)
-                if doc is not None:
-                    docs.append(doc)
+            docs = self._store_batch(session, origin, organization, accepted, checkpoint_size)
             for index, reason in refused:
                 session.add(MirrorRefusal(origin=origin, leaf_index=index, reason=reason))
             member.mirrored_size = new_size
@@ -291,47 +294,75 @@ class Mirror:
         member.organization_id = org_id
         return organization
 
-    def _store(self, session: Session, origin: str, organization: Organization,
-               record: _Accepted, checkpoint_size: int) -> dict[str, Any] | None:
-        data, metadata = record.data, record.metadata
-        dataset_id = hub_dataset_id(origin, str(data["dataset"]))
-        number = int(data["version"])
-        if session.get(DatasetVersion, (dataset_id, number)) is not None:
-            return None  # already mirrored (a re-run after a crash between tiles)
+    def _store_batch(self, session: Session, origin: str, organization: Organization,
+                     records: list[_Accepted], checkpoint_size: int) -> list[dict[str, Any]]:
+        """Insert a tile's versions with a few statements (not one ORM flush per record)."""
+        if not records:
+            return []
+        ids = {hub_dataset_id(origin, str(r.data["dataset"])) for r in records}
+        datasets = {d.id: d for d in session.scalars(select(Dataset).where(Dataset.id.in_(ids)))}
+        existing = {(row[0], row[1]) for row in session.execute(
+            select(DatasetVersion.dataset_id, DatasetVersion.version)
+            .where(DatasetVersion.dataset_id.in_(ids)))}
+        bases: dict[str, str] = {}  # new hub dataset id -> slug base
+        for record in records:
+            dataset_id = hub_dataset_id(origin, str(record.data["dataset"]))
+            if dataset_id not in datasets and dataset_id not in bases:
+                bases[dataset_id] = slug_base(record.metadata, "dataset")
+        wanted = [(base, dataset_id) for dataset_id, base in bases.items()]
+        slugs = dict(zip(bases, unique_slugs(session, wanted), strict=True)) if wanted else {}
         now = utc_now()
-        state = State.WITHDRAWN if data["type"] == Change.WITHDRAWN else State.PUBLISHED
-        dataset = session.get(Dataset, dataset_id)
-        if dataset is None:
-            slug = unique_slugs(session, [(slug_base(metadata, "dataset"), dataset_id)])[0]
-            dataset = Dataset(id=dataset_id, slug=slug, organization_id=organization.id,
-                              external_id=f"{origin}#{data['dataset']}", state=state.value,
-                              visibility="public", current_version=number, title=slug,
-                              created_at=now, modified_at=now)
-            session.add(dataset)
-        elif number < dataset.current_version:
-            return None
-        title = metadata.get("title", {})
-        dataset.current_version = number
-        dataset.released_version = number
-        dataset.state = dataset.released_state = state.value
-        dataset.title = (title.get("zh") or title.get("en") or dataset.slug)[:500]
-        dataset.modified_at = now
-        session.flush()
-        canonical = canonicalize(metadata).decode("utf-8")
-        session.add(DatasetVersion(
-            dataset_id=dataset_id, version=number, change=str(data["type"]),
-            state=state.value, visibility="public", slug=dataset.slug, metadata_json=canonical,
-            metadata_sha256=str(data["metadata_sha256"]), log_entry=None, leaf_index=None,
-            receipt=None, note=f"federated from {origin}, leaf {record.index}",
-            created_by=f"federation:{origin}"[:80], created_at=now))
-        session.add(FederatedEntry(
-            dataset_id=dataset_id, version=number, origin=origin,
-            member_dataset_id=str(data["dataset"])[:64],
-            member_organization=str(data.get("organization", ""))[:64] or None,
-            leaf_index=record.index, entry=record.entry.decode("utf-8"),
-            checkpoint_size=checkpoint_size, inclusion_path=_b64list(record.path)))
-        return search_document(dataset, version=number, state=state.value, visibility="public",
-                               metadata=metadata, organization=organization, modified=now)
+        new_datasets: dict[str, Dataset] = {}
+        versions, provenance, latest = [], [], {}
+        for record in records:
+            data, metadata = record.data, record.metadata
+            dataset_id = hub_dataset_id(origin, str(data["dataset"]))
+            number = int(data["version"])
+            if (dataset_id, number) in existing:
+                continue  # already mirrored (a re-run after a crash between tiles)
+            existing.add((dataset_id, number))
+            state = State.WITHDRAWN if data["type"] == Change.WITHDRAWN else State.PUBLISHED
+            dataset = datasets.get(dataset_id) or new_datasets.get(dataset_id)
+            if dataset is None:
+                slug = slugs[dataset_id]
+                dataset = Dataset(id=dataset_id, slug=slug, organization_id=organization.id,
+                                  external_id=f"{origin}#{data['dataset']}"[:500],
+                                  state=state.value, visibility="public",
+                                  current_version=number, title=slug, created_at=now,
+                                  modified_at=now)
+                new_datasets[dataset_id] = dataset
+            if number >= dataset.current_version:
+                title = metadata.get("title", {})
+                dataset.current_version = dataset.released_version = number
+                dataset.state = dataset.released_state = state.value
+                dataset.title = (title.get("zh") or title.get("en") or dataset.slug)[:500]
+                dataset.modified_at = now
+                latest[dataset_id] = (dataset, number, state, metadata)
+            versions.append({
+                "dataset_id": dataset_id, "version": number, "change": str(data["type"]),
+                "state": state.value, "visibility": "public", "slug": dataset.slug,
+                "metadata_json": canonicalize(metadata).decode("utf-8"),
+                "metadata_sha256": str(data["metadata_sha256"]), "log_entry": None,
+                "leaf_index": None, "receipt": None,
+                "note": f"federated from {origin}, leaf {record.index}",
+                "created_by": f"federation:{origin}"[:80], "created_at": now})
+            provenance.append({
+                "dataset_id": dataset_id, "version": number, "origin": origin,
+                "member_dataset_id": str(data["dataset"])[:64],
+                "member_organization": str(data.get("organization", ""))[:64] or None,
+                "leaf_index": record.index, "entry": record.entry.decode("utf-8"),
+                "checkpoint_size": checkpoint_size, "inclusion_path": _b64list(record.path),
+                "mirrored_at": now})
+        if new_datasets:
+            session.execute(insert(Dataset), [dataset_row(d) for d in new_datasets.values()])
+        session.flush()  # updates of datasets already on the hub
+        if versions:
+            session.execute(insert(DatasetVersion), versions)
+            session.execute(insert(FederatedEntry), provenance)
+        return [search_document(dataset, version=number, state=state.value,
+                                visibility="public", metadata=metadata,
+                                organization=organization, modified=now)
+                for dataset, number, state, metadata in latest.values()]
 
     # -- all members --------------------------------------------------------------------------
 

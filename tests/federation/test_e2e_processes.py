@@ -28,7 +28,7 @@ import pytest
 
 from anchoring.auditor.cosignature import CosignatureVerifier, verify_cosignatures
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 REPO = Path(__file__).resolve().parents[2]
 
 
