@@ -133,3 +133,23 @@ def refusals() -> Response:
         rows = [{"origin": r.origin, "leaf_index": r.leaf_index, "reason": r.reason,
                  "created_at": rfc3339(r.created_at)} for r in session.scalars(query.limit(1000))]
     return json_response({"refusals": rows})
+
+
+@federation_blueprint.post("/api/v1/federation/members/rotate")
+def rotate_key() -> Response:
+    """Body: ``{"origin": ..., "statement": <ndr.key-rotation/v1 note by the current key>}``.
+    No token needed: the statement authenticates itself."""
+    from registry.federation.trust import rotate_member_key
+    from registry.http import json_body
+
+    body = json_body()
+    if not isinstance(body, dict) or not isinstance(body.get("origin"), str) \
+            or not isinstance(body.get("statement"), str):
+        raise bad_request("send origin and statement as strings",
+                          errors=[FieldError("is required", "/origin"),
+                                  FieldError("is required", "/statement")])
+    state = registry_state()
+    with state.db.write() as session:
+        member = rotate_member_key(session, body["origin"], body["statement"])
+        data = member_json(member)
+    return json_response(data)

@@ -116,3 +116,17 @@ def mirror() -> None:
 
     state = _state()
     click.echo(json.dumps(Mirror(state).run_once(), ensure_ascii=False))
+
+
+@federation_group.command("rotation-statement",
+                          help="Member side: sign, with the current log key, a statement "
+                               "moving to the key in NEW_KEY_FILE; print it.")
+@click.argument("new_key_file", type=click.Path(exists=True, dir_okay=False))
+def rotation_statement(new_key_file: str) -> None:
+    from anchoring.auditor.key_rotation import sign_rotation
+    from anchoring.keys import load_key_file
+    from registry.bootstrap import load_signer
+    from registry.cli import _settings
+
+    new = load_key_file(new_key_file)
+    click.echo(sign_rotation(load_signer(_settings()), new.verifier_key), nl=False)

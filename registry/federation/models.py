@@ -52,6 +52,7 @@ class FederationMember(Base):
     mirrored_size: Mapped[int] = mapped_column(BigInteger, default=0)
     mirrored_edge: Mapped[str] = mapped_column(Text, default="[]")
     organization_id: Mapped[str | None] = mapped_column(String(64))  # holds its datasets
+    key_history: Mapped[str] = mapped_column(Text, default="[]")  # rotation statements, JSON
 
 
 class WitnessedCheckpoint(Base):

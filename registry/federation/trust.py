@@ -6,11 +6,13 @@ what the hub witnessed and mirrored for it is never silently deleted.
 
 from __future__ import annotations
 
+import json
 import urllib.parse
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from anchoring.auditor.key_rotation import RotationError, open_rotation
 from anchoring.note import NoteError, NoteVerifier
 from registry.federation.models import FederationMember, MemberMode, MemberStatus
 from registry.problems import FieldError, conflict, not_found, validation_failed
@@ -58,7 +60,7 @@ def add_member(session: Session, origin: str, verifier_key: str, *, url: str | N
     member = FederationMember(origin=origin, verifier_key=verifier_key, url=url, mode=mode,
                               poll_interval=interval, status=MemberStatus.ACTIVE,
                               witnessed_size=0, mirrored_size=0, mirrored_edge="[]",
-                              added_at=utc_now())
+                              key_history="[]", added_at=utc_now())
     session.add(member)
     session.flush()
     return member
@@ -74,3 +76,21 @@ def remove_member(session: Session, origin: str) -> FederationMember:
 
 def list_members(session: Session) -> list[FederationMember]:
     return list(session.scalars(select(FederationMember).order_by(FederationMember.origin)))
+
+
+def rotate_member_key(session: Session, origin: str, statement: str) -> FederationMember:
+    """Move a member to a new key on the word of its current key (a signed statement)."""
+    member = session.scalar(select(FederationMember).where(
+        FederationMember.origin == origin).with_for_update())
+    if member is None:
+        raise not_found(f"no member {origin!r}")
+    try:
+        rotation = open_rotation(statement, NoteVerifier.from_vkey(member.verifier_key))
+    except RotationError as exc:
+        raise validation_failed([FieldError(str(exc), "/statement")]) from None
+    history = json.loads(member.key_history or "[]")
+    history.append({"old_key": member.verifier_key, "new_key": rotation.new_key.vkey,
+                    "statement": statement, "at": utc_now().isoformat() + "Z"})
+    member.key_history = json.dumps(history)
+    member.verifier_key = rotation.new_key.vkey
+    return member

@@ -36,6 +36,7 @@ def upgrade() -> None:
         sa.Column("mirrored_size", sa.BigInteger(), nullable=False),
         sa.Column("mirrored_edge", sa.Text(), nullable=False),
         sa.Column("organization_id", sa.String(64), nullable=True),
+        sa.Column("key_history", sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint("origin", name="pk_federation_members"),
     )
     op.create_table(
