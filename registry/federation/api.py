@@ -153,3 +153,17 @@ def rotate_key() -> Response:
         member = rotate_member_key(session, body["origin"], body["statement"])
         data = member_json(member)
     return json_response(data)
+
+
+@federation_blueprint.get("/api/v1/federation/harvest-sources")
+def harvest_sources() -> Response:
+    """Log-less sources and their last reports; everything from them is labelled
+    "harvested, provenance not verified"."""
+    from registry.federation.harvest import source_json
+    from registry.federation.models import HarvestSource
+
+    state = registry_state()
+    with state.db.read() as session:
+        rows = [source_json(s) for s in session.scalars(select(HarvestSource).order_by(
+            HarvestSource.id))]
+    return json_response({"sources": rows})

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 
 from registry.federation.gossip import GossipLoop, parse_peers
+from registry.federation.harvest import HarvestLoop
 from registry.federation.member import CheckpointSubmitter
 from registry.federation.mirror import Mirror, MirrorLoop
 from registry.federation.poller import MemberPoller
@@ -32,6 +33,10 @@ def start_federation(state: RegistryState) -> None:
                             float(os.environ.get("NDR_GOSSIP_INTERVAL") or 30))
         gossip.start()
         state.background.append(gossip)
+    if os.environ.get("NDR_HARVEST", "1").strip().lower() not in {"0", "false", "no"}:
+        harvest = HarvestLoop(state)
+        harvest.start()
+        state.background.append(harvest)
     if parts.mirror_interval > 0:
         mirror = MirrorLoop(Mirror(state), parts.mirror_interval)
         mirror.start()

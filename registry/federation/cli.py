@@ -130,3 +130,60 @@ def rotation_statement(new_key_file: str) -> None:
 
     new = load_key_file(new_key_file)
     click.echo(sign_rotation(load_signer(_settings()), new.verifier_key), nl=False)
+
+
+@federation_group.group("harvest", help="Sources without a log (CKAN API, DCAT-AP, data.json): "
+                                        "harvested, provenance not verified.")
+def harvest_group() -> None:
+    pass
+
+
+@harvest_group.command("add")
+@click.argument("kind", type=click.Choice(["ckan", "dcat", "datajson"]))
+@click.argument("url")
+@click.option("--interval", type=float, default=3600.0, show_default=True)
+def harvest_add(kind: str, url: str, interval: float) -> None:
+    from registry.federation.harvest import LABEL, add_source
+
+    state = _state()
+    try:
+        with state.db.write() as session:
+            source = add_source(session, kind, url, interval)
+            click.echo(f"source {source.id}: {kind} {url} ({LABEL})")
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@harvest_group.command("list")
+def harvest_list() -> None:
+    from sqlalchemy import select
+
+    from registry.federation.harvest import source_json
+    from registry.federation.models import HarvestSource
+
+    state = _state()
+    with state.db.read() as session:
+        for source in session.scalars(select(HarvestSource).order_by(HarvestSource.id)):
+            click.echo(json.dumps(source_json(source), ensure_ascii=False))
+
+
+@harvest_group.command("run", help="Harvest every source now (or one, --source); print reports.")
+@click.option("--source", "source_id", type=int)
+def harvest_run(source_id: int | None) -> None:
+    from sqlalchemy import select
+
+    from registry.federation.harvest import harvest_source
+    from registry.federation.models import HarvestSource
+
+    state = _state()
+    with state.db.read() as session:
+        ids = [source_id] if source_id else list(session.scalars(select(HarvestSource.id)))
+    failed = False
+    for sid in ids:
+        report = harvest_source(state, sid, progress=lambda m: click.echo(m, err=True))
+        click.echo(report.line())
+        for position, external_id, reasons in report.rejected[:20]:
+            click.echo(f"  rejected #{position} {external_id or ''}: {'; '.join(reasons)}")
+        failed |= report.error is not None
+    if failed:
+        raise SystemExit(1)

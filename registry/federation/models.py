@@ -121,3 +121,20 @@ class MirrorRefusal(Base):
     leaf_index: Mapped[int | None] = mapped_column(BigInteger)
     reason: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
+
+
+class HarvestSource(Base):
+    """A log-less source the hub harvests; its records are labelled as not verified."""
+
+    __tablename__ = "harvest_sources"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    url: Mapped[str] = mapped_column(String(1000))
+    organization_id: Mapped[str] = mapped_column(String(64))
+    interval: Mapped[float] = mapped_column(Float, default=3600.0)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    next_run_at: Mapped[datetime] = mapped_column(default=utc_now)
+    last_run_at: Mapped[datetime | None] = mapped_column()
+    last_report: Mapped[str | None] = mapped_column(Text)
+    last_error: Mapped[str | None] = mapped_column(Text)

@@ -95,9 +95,24 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_mirror_refusals"),
     )
     op.create_index("ix_mirror_refusals_origin", "mirror_refusals", ["origin"])
+    op.create_table(
+        "harvest_sources",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("kind", sa.String(16), nullable=False),
+        sa.Column("url", sa.String(1000), nullable=False),
+        sa.Column("organization_id", sa.String(64), nullable=False),
+        sa.Column("interval", sa.Float(), nullable=False),
+        sa.Column("failures", sa.Integer(), nullable=False),
+        sa.Column("next_run_at", sa.DateTime(), nullable=False),
+        sa.Column("last_run_at", sa.DateTime(), nullable=True),
+        sa.Column("last_report", sa.Text(), nullable=True),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.PrimaryKeyConstraint("id", name="pk_harvest_sources"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("harvest_sources")
     op.drop_index("ix_mirror_refusals_origin", table_name="mirror_refusals")
     op.drop_table("mirror_refusals")
     op.drop_index("ix_federated_entries_origin", table_name="federated_entries")
