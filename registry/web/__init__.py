@@ -17,6 +17,7 @@ from flask_babel import format_datetime, get_locale
 from flask_wtf.csrf import generate_csrf
 from werkzeug.exceptions import HTTPException
 
+from registry.federation.network_page import network
 from registry.problems import Problem
 from registry.web import vocabulary
 from registry.web.audit import audit
@@ -26,7 +27,7 @@ from registry.web.public import public
 from registry.web.rendering import json_ld, localized, render_markdown, safe_highlight
 from registry.web.security import add_security_headers, configure_session, require_csrf
 
-PORTAL_BLUEPRINTS: tuple[Blueprint, ...] = (public, signin_pages, department, audit)
+PORTAL_BLUEPRINTS: tuple[Blueprint, ...] = (public, signin_pages, department, audit, network)
 
 
 def _prepare_blueprints() -> None:
