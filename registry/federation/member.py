@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from anchoring.auditor.cosignature import CosignatureError, CosignatureVerifier
@@ -60,9 +61,17 @@ def _insert_ignore(session: Session):  # type: ignore[no-untyped-def]
 
 
 def cosigned_note(session: Session, checkpoint: SignedCheckpoint) -> str:
-    """The signed checkpoint with every stored witness cosignature for its size appended."""
-    lines = session.scalars(select(MemberCosignature.line).where(
-        MemberCosignature.size == checkpoint.size).order_by(MemberCosignature.witness)).all()
+    """The signed checkpoint with every stored witness cosignature for its size appended.
+
+    A log whose database has no cosignature table yet (a rolling upgrade before migration
+    0010, or a bare log without the catalogue) still serves its own signed note.
+    """
+    try:
+        lines = session.scalars(select(MemberCosignature.line).where(
+            MemberCosignature.size == checkpoint.size).order_by(MemberCosignature.witness)).all()
+    except DBAPIError:
+        session.rollback()
+        return checkpoint.note
     return checkpoint.note + "".join(lines)
 
 
