@@ -7,6 +7,7 @@ import logging
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
+from anchoring.log_store import LogError
 from registry.bootstrap import build_state, start_background
 from registry.config import Settings
 from registry.http import http_exception_as_problem, problem_response
@@ -68,6 +69,17 @@ def create_app(settings: Settings | None = None, *, state: RegistryState | None 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response | HTTPException:
         return http_exception_as_problem(exc) if _wants_problem_json() else exc
+
+    @app.errorhandler(LogError)
+    def _log_unavailable(exc: LogError) -> Response:
+        """The log cannot back a write or a proof with a signed checkpoint (damaged storage,
+        or halted by the self-audit): 503 with the reason, never a 500 or a bare receipt."""
+        logging.getLogger("ndr").error("log unavailable on %s %s: %s", request.method,
+                                       request.path, exc)
+        return problem_response(Problem(
+            503, "Transparency log unavailable",
+            f"the log cannot sign a checkpoint, so nothing was recorded: {exc}",
+            "log-unavailable", headers={"Retry-After": "60"}))
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:

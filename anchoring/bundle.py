@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
 
+from anchoring.auditor.entry import SALT_SIZE, leaf_hash, metadata_commitment
 from anchoring.jcs import canonicalize
-from anchoring.tlog import hash_leaf
 from anchoring.tlog_proof import TlogProof
 
 FORMAT = "ndr-proof-bundle/v1"
@@ -39,9 +38,10 @@ class ProofBundle:
     checkpoint: str
     receipt: str | None
     anchors: list[Any]
+    metadata_salt: str | None = None  # hex; only for v2 (salted, government-only) entries
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        body = {
             "format": FORMAT,
             "origin": self.origin,
             "dataset": self.dataset,
@@ -57,6 +57,9 @@ class ProofBundle:
             "receipt": self.receipt,
             "anchors": self.anchors,
         }
+        if self.metadata_salt is not None:
+            body["metadata_salt"] = self.metadata_salt
+        return body
 
     def to_tlog_proof(self) -> TlogProof:
         """The same inclusion proof as C2SP tlog-proof, the entry bytes carried as extra data."""
@@ -64,24 +67,27 @@ class ProofBundle:
                          checkpoint=self.checkpoint, extra=self.entry.encode())
 
 
-def metadata_sha256(metadata: Any) -> str:
-    """Hex SHA-256 of the RFC 8785 canonical metadata, as committed to by the log entry."""
-    return hashlib.sha256(canonicalize(metadata)).hexdigest()
+def metadata_sha256(metadata: Any, salt: bytes | None = None) -> str:
+    """Hex SHA-256 of the RFC 8785 canonical metadata (salted for a v2 entry), as committed
+    to by the log entry."""
+    return metadata_commitment(canonicalize(metadata), salt)
 
 
 def build_bundle(*, origin: str, dataset: str, version: int, entry: bytes,
                  metadata: dict[str, Any] | None, index: int, tree_size: int,
                  inclusion_path: list[bytes], checkpoint: str, receipt: str | None = None,
-                 anchors: list[Any] | None = None) -> ProofBundle:
+                 anchors: list[Any] | None = None, metadata_salt: bytes | None = None
+                 ) -> ProofBundle:
     """Assemble a bundle from what the registry stored; the hashes are computed here, once."""
     return ProofBundle(
         origin=origin, dataset=dataset, version=version, entry=entry.decode("utf-8"),
         metadata=metadata,
-        metadata_sha256=metadata_sha256(metadata) if metadata is not None
+        metadata_sha256=metadata_sha256(metadata, metadata_salt) if metadata is not None
         else str(json.loads(entry).get("metadata_sha256", "")),
-        index=index, leaf_hash=hash_leaf(entry), tree_size=tree_size,
+        index=index, leaf_hash=leaf_hash(entry), tree_size=tree_size,
         inclusion_path=list(inclusion_path), checkpoint=checkpoint, receipt=receipt,
-        anchors=list(anchors or []))
+        anchors=list(anchors or []),
+        metadata_salt=metadata_salt.hex() if metadata_salt is not None else None)
 
 
 def _field(data: dict[str, Any], name: str, kind: type | tuple[type, ...]) -> Any:
@@ -120,6 +126,9 @@ def parse_bundle(data: dict[str, Any] | str | bytes) -> ProofBundle:
     metadata = data.get("metadata")
     if metadata is not None and not isinstance(metadata, dict):
         raise BundleError("bundle field 'metadata' has the wrong type")
+    salt = data.get("metadata_salt")
+    if salt is not None and not (isinstance(salt, str) and _is_salt(salt)):
+        raise BundleError("bundle field 'metadata_salt' must be 64 lower-case hex digits")
     return ProofBundle(
         origin=_field(data, "origin", str), dataset=_field(data, "dataset", str),
         version=_field(data, "version", int), entry=_field(data, "entry", str),
@@ -130,7 +139,11 @@ def parse_bundle(data: dict[str, Any] | str | bytes) -> ProofBundle:
         inclusion_path=[_hash(h, "inclusion_path") if isinstance(h, str)
                         else _raise_bad_path() for h in path],
         checkpoint=_field(data, "checkpoint", str), receipt=receipt,
-        anchors=list(data.get("anchors") or []))
+        anchors=list(data.get("anchors") or []), metadata_salt=salt)
+
+
+def _is_salt(text: str) -> bool:
+    return len(text) == 2 * SALT_SIZE and all(c in "0123456789abcdef" for c in text)
 
 
 def _raise_bad_path() -> bytes:

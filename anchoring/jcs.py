@@ -7,14 +7,12 @@ on a third-party canonicaliser; the tests cross-check this one against the ``rfc
 from __future__ import annotations
 
 import math
+from json.encoder import encode_basestring as _encode_string
 from typing import Any
 
 # Beyond 2**53 an integer is not exactly representable as an IEEE 754 double, so two JSON
 # implementations may disagree on it; RFC 8785 (I-JSON) forbids it rather than guess.
 MAX_SAFE_INTEGER = 2**53 - 1
-
-_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r",
-            "\t": "\\t"}
 
 
 class CanonicalizationError(ValueError):
@@ -72,17 +70,10 @@ def _write(value: Any, out: list[str]) -> None:
 
 
 def _string(text: str) -> str:
-    chars = ['"']
-    for ch in text:
-        escaped = _ESCAPES.get(ch)
-        if escaped is not None:
-            chars.append(escaped)
-        elif ch < " ":
-            chars.append(f"\\u{ord(ch):04x}")
-        else:
-            chars.append(ch)
-    chars.append('"')
-    return "".join(chars)
+    """RFC 8785 §3.2.2.2: exactly what the standard library's JSON string encoder does without
+    ensure_ascii (\\b \\t \\n \\f \\r \\" \\\\, other controls as lower-case \\u00xx, the rest
+    verbatim), so its C implementation is used; a lone surrogate fails at encode time."""
+    return _encode_string(text)
 
 
 def ecmascript_number(x: float) -> str:

@@ -11,6 +11,9 @@ What is stored and why:
   SQLite the caller's transaction already holds the write lock from ``BEGIN IMMEDIATE``).
 * ``log_checkpoints`` - every checkpoint the log signed, so it can refuse to sign a later one
   that is not an extension of it.
+* ``log_audit_progress`` / ``log_audit_alarms`` - where the background self-audit
+  (``anchoring/self_audit.py``) resumes, and what it found. While an alarm is open (not
+  acknowledged by an operator) the log appends nothing and signs nothing.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    String,
     Text,
     insert,
     select,
@@ -94,8 +98,59 @@ class LogCheckpoint(LogBase):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
 
 
+class LogAuditProgress(LogBase):
+    """One row (id=1): the self-audit's sweep position and the right edge of [0, next_leaf)
+    it derived from the entries alone, so a restart resumes instead of starting over."""
+
+    __tablename__ = "log_audit_progress"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    next_leaf: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    right_edge: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    catalogue_after: Mapped[str] = mapped_column(String(120), nullable=False)
+    sweeps: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+class LogAuditAlarm(LogBase):
+    """A mismatch the self-audit found; open until an operator acknowledges it."""
+
+    __tablename__ = "log_audit_alarms"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    detected_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    kind: Mapped[str] = mapped_column(String(60), nullable=False)
+    leaf_index: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    detail: Mapped[str] = mapped_column(Text, nullable=False)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True),
+                                                             nullable=True)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+
 class LogError(RuntimeError):
     """The stored log is inconsistent (tampering or a bug): refuse to go on."""
+
+
+class LogHalted(LogError):
+    """The self-audit found a mismatch: nothing is appended or signed until an operator acts."""
+
+    def __init__(self, alarm: LogAuditAlarm) -> None:
+        where = "" if alarm.leaf_index is None else f" at leaf {alarm.leaf_index}"
+        super().__init__(f"the self-audit found {alarm.kind}{where}: {alarm.detail}; the log "
+                         "is halted until an operator runs `ndr log audit --acknowledge`")
+        self.alarm = alarm
+
+
+def open_alarms(session: Session, limit: int = 100) -> list[LogAuditAlarm]:
+    """Unacknowledged self-audit alarms, oldest first (shared by every process)."""
+    return list(session.scalars(select(LogAuditAlarm).where(
+        LogAuditAlarm.acknowledged_at.is_(None)).order_by(LogAuditAlarm.id).limit(limit)))
+
+
+def require_not_halted(session: Session) -> None:
+    alarms = open_alarms(session, limit=1)
+    if alarms:
+        raise LogHalted(alarms[0])
 
 
 class LogRangeError(ValueError):
@@ -161,6 +216,18 @@ def hash_reader(session: Session):  # type: ignore[no-untyped-def]
     return read_hashes
 
 
+def _prefetched(read: tlog.HashReader, indexes: list[int]) -> tlog.HashReader:
+    """A reader that answers from one batch read up front (falling back to `read`)."""
+    cached = dict(zip(indexes, read(indexes), strict=True)) if indexes else {}
+
+    def read_hashes(wanted: list[int]) -> list[bytes]:
+        if all(i in cached for i in wanted):
+            return [cached[i] for i in wanted]
+        return read(wanted)
+
+    return read_hashes
+
+
 class TransparencyLog:
     """The registry's log: append in the caller's transaction, sign checkpoints, serve proofs.
 
@@ -210,9 +277,22 @@ class TransparencyLog:
                 raise ValueError("log entries must be bytes of at most 65535")
         if not entries:
             return []
-        size, _ = self._head(session, lock=True)
-        reader = hash_reader(session)
-        right_edge = reader(tlog.right_edge_indexes(size))
+        size, head_root = self._head(session, lock=True)
+        require_not_halted(session)
+        # Never a receipt without a checkpoint behind it: if the stored tree could not be
+        # signed (its right edge does not give the head root, or it does not extend the last
+        # signed checkpoint), refuse the write now instead of acknowledging it. The right
+        # edge and the consistency proof's hashes come in one read.
+        latest = self.latest_checkpoint(session)
+        edge_indexes = tlog.right_edge_indexes(size)
+        need = list(edge_indexes)
+        if latest is not None and 0 < latest.size < size:
+            need += tlog.tree_proof_indexes(size, latest.size)
+        reader = _prefetched(hash_reader(session), need)
+        right_edge = reader(edge_indexes)
+        if tlog.root_from_right_edge(right_edge) != head_root:
+            raise LogError(f"stored hashes do not recompute the head root at size {size}")
+        self.require_extends(session, size, head_root, reader, latest)
         leaves = [tlog.hash_leaf(bytes(e)) for e in entries]
         result = tlog.append_leaves(size, right_edge, leaves)
         now = datetime.now(UTC)
@@ -282,14 +362,14 @@ class TransparencyLog:
     # -- checkpoints -----------------------------------------------------------------------
 
     @staticmethod
-    def _signed(row: LogCheckpoint, origin: str) -> SignedCheckpoint:
+    def signed_row(row: LogCheckpoint, origin: str) -> SignedCheckpoint:
         return SignedCheckpoint(origin=origin, size=int(row.size), root=bytes(row.root),
                                 note=row.note, created_at=_as_utc(row.created_at))
 
     def latest_checkpoint(self, session: Session) -> SignedCheckpoint | None:
         row = session.execute(
             select(LogCheckpoint).order_by(LogCheckpoint.size.desc()).limit(1)).scalar()
-        return None if row is None else self._signed(row, self.origin)
+        return None if row is None else self.signed_row(row, self.origin)
 
     def checkpoint_at_least(self, session: Session, size: int) -> SignedCheckpoint | None:
         """The smallest signed checkpoint covering `size` records.
@@ -300,11 +380,11 @@ class TransparencyLog:
         row = session.execute(
             select(LogCheckpoint).where(LogCheckpoint.size >= size)
             .order_by(LogCheckpoint.size).limit(1)).scalar()
-        return None if row is None else self._signed(row, self.origin)
+        return None if row is None else self.signed_row(row, self.origin)
 
     def checkpoint_at(self, session: Session, size: int) -> SignedCheckpoint | None:
         row = session.get(LogCheckpoint, size)
-        return None if row is None else self._signed(row, self.origin)
+        return None if row is None else self.signed_row(row, self.origin)
 
     def sign_checkpoint_if_grown(self, session: Session) -> SignedCheckpoint | None:
         """Sign a checkpoint for the current size if none exists for it yet.
@@ -314,13 +394,10 @@ class TransparencyLog:
         A log key must never sign two views of history, whatever the database says.
         """
         size, root = self._head(session, lock=True)
+        require_not_halted(session)
         latest = self.latest_checkpoint(session)
         if latest is not None:
-            previous = open_checkpoint(latest.note, self.signer.verifier, self.origin)
-            if (previous.size, previous.root) != (latest.size, latest.root):
-                raise LogError("stored checkpoint row does not match its signed note")
-            if size < latest.size:
-                raise LogError(f"log shrank from {latest.size} to {size}")
+            self.check_checkpoint_row(latest)
             if size == latest.size:
                 if root != latest.root:
                     raise LogError(f"root at size {size} differs from the signed checkpoint")
@@ -328,13 +405,7 @@ class TransparencyLog:
         reader = hash_reader(session)
         if tlog.tree_hash(size, reader) != root:
             raise LogError(f"stored hashes do not recompute the head root at size {size}")
-        if latest is not None and latest.size > 0:
-            proof = tlog.prove_tree(size, latest.size, reader)
-            try:
-                tlog.check_tree(proof, size, root, latest.size, latest.root)
-            except tlog.ProofError as exc:
-                raise LogError(f"size {size} is not consistent with the checkpoint at "
-                               f"{latest.size}: {exc}") from exc
+        self.require_extends(session, size, root, reader, latest)
         note = self.signer.sign(format_checkpoint(Checkpoint(self.origin, size, root)))
         session.execute(_insert_ignoring_conflicts(session, LogCheckpoint).values(
             size=size, root=root, note=note, created_at=datetime.now(UTC)))
@@ -342,6 +413,36 @@ class TransparencyLog:
         if stored is None or stored.root != root:
             raise LogError(f"another signer stored a different checkpoint at size {size}")
         return stored
+
+    def check_checkpoint_row(self, checkpoint: SignedCheckpoint) -> None:
+        """Raise LogError unless the stored row is what its signed note says."""
+        try:
+            signed = open_checkpoint(checkpoint.note, self.signer.verifier, self.origin)
+        except ValueError as exc:
+            raise LogError(f"checkpoint at size {checkpoint.size} does not verify: {exc}"
+                           ) from exc
+        if (signed.size, signed.root) != (checkpoint.size, checkpoint.root):
+            raise LogError(f"stored checkpoint row at size {checkpoint.size} does not match "
+                           "its signed note")
+
+    def require_extends(self, session: Session, size: int, root: bytes,
+                                reader: tlog.HashReader, latest: SignedCheckpoint | None
+                                ) -> None:
+        """Raise LogError unless the tree (size, root) extends the last signed checkpoint."""
+        if latest is None or latest.size == 0:
+            return
+        if size < latest.size:
+            raise LogError(f"log shrank from {latest.size} to {size}")
+        if size == latest.size:
+            if root != latest.root:
+                raise LogError(f"root at size {size} differs from the signed checkpoint")
+            return
+        try:
+            proof = tlog.prove_tree(size, latest.size, reader)
+            tlog.check_tree(proof, size, root, latest.size, latest.root)
+        except tlog.ProofError as exc:
+            raise LogError(f"size {size} is not consistent with the checkpoint at "
+                           f"{latest.size}: {exc}") from exc
 
     # -- receipts --------------------------------------------------------------------------
 

@@ -319,6 +319,13 @@ def _tree_proof(lo: int, hi: int, old: int, hashes: list[bytes], at: int
     return proof, at
 
 
+def tree_proof_indexes(new: int, old: int) -> list[int]:
+    """The stored indexes prove_tree(new, old) reads (to fetch them with others in one batch)."""
+    if not 0 < old <= new:
+        raise ProofError(f"no consistency proof from size {old} to size {new}")
+    return _tree_proof_indexes(0, new, old, [])
+
+
 def prove_tree(new: int, old: int, read_hashes: HashReader) -> list[bytes]:
     """RFC 9162 consistency proof that the tree of `old` records is a prefix of `new`."""
     if not 0 < old <= new:

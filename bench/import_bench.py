@@ -10,6 +10,7 @@ SQLite and on PostgreSQL. Each run is a fresh child process so its peak RSS is i
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -21,8 +22,10 @@ import uuid
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from tests.support.postgres_server import admin_url as postgres_admin_url  # noqa: E402
+
 CORPUS = REPO.parent / "shared" / "data" / "us-federal-datajson"
-PG_ADMIN = os.environ.get("NDR_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
 
 def scaled_datajson(entries: int, out: Path) -> int:
@@ -94,7 +97,9 @@ def main() -> None:
     if args.child:
         child(*args.child)
         return
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
+        pg_admin = (stack.enter_context(postgres_admin_url(os.environ.get("NDR_BENCH_PG")))
+                    if "postgres" in args.backends else "")
         data = Path(tmp) / "scaled-data.json"
         real = scaled_datajson(args.entries, data)
         print(f"corpus: {real} real data.json datasets scaled to {args.entries} entries "
@@ -108,15 +113,15 @@ def main() -> None:
                 import psycopg
 
                 name = f"ndr_bench_{uuid.uuid4().hex[:8]}"
-                with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+                with psycopg.connect(pg_admin, autocommit=True) as conn:
                     conn.execute(f'CREATE DATABASE "{name}"')
-                url = PG_ADMIN.rsplit("/", 1)[0] + "/" + name
+                url = pg_admin.rsplit("/", 1)[0] + "/" + name
                 cleanup = name
             try:
                 r = run_child(url, data)
             finally:
                 if cleanup:
-                    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+                    with psycopg.connect(pg_admin, autocommit=True) as conn:
                         conn.execute(f'DROP DATABASE IF EXISTS "{cleanup}" WITH (FORCE)')
             print(f"{backend:<10} {r['created']:>8} {r['rejected']:>8} {r['seconds']:>8.1f} "
                   f"{r['created'] / r['seconds']:>10.0f} {r['peak_rss_mib']:>14.0f} "

@@ -247,9 +247,12 @@ def run(args: argparse.Namespace) -> None:
             seconds, checked = monitor_replay(ours, key_file, args.workers)
             rows.append((f"monitor full replay over HTTP ({args.workers} conns)", f"{size:,}",
                          f"{seconds:.1f} s ({checked / seconds:,.0f} entries/s)"))
-    if args.postgres:
+    if args.postgres != "skip":
+        from tests.support.postgres_server import admin_url
+
         pg_size = min(args.pg_size, max(args.sizes))
-        built = postgres_append(args.postgres, pg_size, key_file)
+        with admin_url(args.postgres or None) as pg_admin:
+            built = postgres_append(pg_admin, pg_size, key_file)
         if built:
             rows.append((f"append PostgreSQL (bulk, {BATCH}/tx)", f"{pg_size:,}",
                          f"{built['leaves_per_s']:,.0f} leaves/s, "
@@ -283,9 +286,9 @@ def main() -> None:
     parser.add_argument("--skip-pymerkle", action="store_true")
     parser.add_argument("--skip-monitor", action="store_true")
     parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--postgres", default=os.environ.get(
-        "NDR_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test"),
-        help="admin DSN for the PostgreSQL append run ('' to skip)")
+    parser.add_argument("--postgres", default=os.environ.get("NDR_BENCH_PG", ""),
+        help="admin DSN for the PostgreSQL append run (default: a scratch server started "
+             "here; 'skip' to skip)")
     parser.add_argument("--pg-size", type=int, default=200_000)
     args = parser.parse_args()
     if args.quick:

@@ -10,6 +10,23 @@ worker_class = "gthread"
 timeout = 60
 graceful_timeout = 30
 keepalive = 5
-accesslog = "-"
-# Never log request headers: they carry bearer tokens.
+accesslog = os.environ.get("NDR_ACCESS_LOG", "-")
+# Never log request headers: they carry bearer tokens and session cookies. The request line can
+# carry a token too (`?access_token=`, refused by the app with a 400 but logged all the same):
+# RedactingLogger replaces token values in every atom with [redacted] (F12).
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(L)ss'
+logger_class = "registry.access_log.RedactingLogger"
+# Files gunicorn writes (logs, the control socket) are private to the service user; the
+# database and key files are made 0600 by the registry itself.
+umask = 0o077
+
+
+def on_starting(server):  # type: ignore[no-untyped-def]
+    """In the master, before any worker forks: create the secrets that would otherwise be made
+    lazily by every worker at once (session secret, anchor journal key). Creation is race-free
+    anyway (anchoring.private_files); doing it once here also makes a bad file mode stop the
+    master with one clear message instead of every worker failing to boot."""
+    from registry.bootstrap import prepare_secrets
+    from registry.config import Settings
+
+    prepare_secrets(Settings())

@@ -5,18 +5,28 @@ Shared by `create_app()` and the CLI so both see exactly the same registry.
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy.orm import Session
 
 from anchoring.keys import create_key_file, load_key_file, load_key_from_env
 from anchoring.log_store import TransparencyLog
 from anchoring.note import NoteSigner
+from anchoring.private_files import SecretFileError, require_private
 from registry.config import Settings
 from registry.database import Database
+from registry.datasets.sequencer import PublishSequencer, sqlite_lock_file
 from registry.state import RegistryState
 from search import make_backend
+
+log = logging.getLogger(__name__)
 
 
 class NotInitialised(RuntimeError):
@@ -44,14 +54,92 @@ def ensure_signing_key(settings: Settings) -> tuple[NoteSigner, bool]:
     return load_signer(settings), False
 
 
+def secret_files(settings: Settings) -> list[Path]:
+    """Every file whose content is a secret: log signing key, session secret, anchor journal
+    key, EVM submitter key (those configured or at their default place)."""
+    candidates = [settings.log_key_file, settings.secret_key_file,
+                  os.environ.get("NDR_ANCHOR_JOURNAL_KEY_FILE"),
+                  os.environ.get("NDR_EVM_KEY_FILE")]
+    return [Path(c) for c in candidates if c]
+
+
+def check_secret_files(settings: Settings) -> None:
+    """At start: refuse to run when any existing secret file is readable by group or others
+    (F8). A 0644 session secret lets every local user forge any officer's session."""
+    for path in secret_files(settings):
+        if path.exists():
+            require_private(path)
+
+
+def prepare_secrets(settings: Settings) -> None:
+    """Create the lazily made secrets now, once (gunicorn's master calls this before forking
+    workers), and check every secret file's mode. The log signing key is not made here: it
+    comes from `ndr init`, and a missing one is reported by the workers (NotInitialised)."""
+    import secrets
+
+    from anchoring.private_files import create_or_load
+
+    create_or_load(Path(settings.secret_key_file or settings.var_dir / "session-secret.key"),
+                   lambda: secrets.token_hex(32).encode() + b"\n")
+    if settings.anchor_backend == "local":
+        from anchoring.anchor_backends.local_journal import load_journal_key
+
+        load_journal_key(os.environ.get("NDR_ANCHOR_JOURNAL_KEY_FILE")
+                         or settings.var_dir / "anchor-journal.key")
+    check_secret_files(settings)
+    private_database_files(settings.database_url)
+
+
+SQLITE_FILE_SUFFIXES = ("", "-wal", "-shm", "-journal")
+
+
+def sqlite_path(database_url: str) -> Path | None:
+    """The file of a SQLite URL (None for PostgreSQL and in-memory databases)."""
+    if not database_url.startswith("sqlite:///"):
+        return None
+    path = database_url.removeprefix("sqlite:///").split("?", 1)[0]
+    return Path(path) if path and path != ":memory:" else None
+
+
+def private_database_files(database_url: str) -> None:
+    """The SQLite database and its -wal/-shm/-journal files are 0600 (F16): the catalogue holds
+    government-only entries and password hashes. The main file is created 0600 before SQLite
+    opens it (SQLite gives its -wal and -shm files the main file's mode), and files left 0644
+    by an older release are tightened."""
+    main = sqlite_path(database_url)
+    if main is None:
+        return
+    main.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(main, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    for suffix in SQLITE_FILE_SUFFIXES:
+        path = main.with_name(main.name + suffix)
+        try:
+            if os.stat(path).st_mode & 0o077:
+                os.chmod(path, 0o600)
+        except FileNotFoundError:
+            continue
+        except PermissionError as exc:
+            raise SecretFileError(f"{path} is readable by group or others and this user "
+                                  f"cannot change that ({exc}); run: chmod 600 {path}") from None
+
+
 def build_state(settings: Settings, *, database: Database | None = None) -> RegistryState:
+    check_secret_files(settings)
+    private_database_files(settings.database_url)
     db = database or Database(settings.database_url)
     signer = load_signer(settings)
     log = TransparencyLog(settings.log_origin, signer)
     search = make_backend(settings.search_backend, elasticsearch_url=settings.elasticsearch_url)
     if settings.search_snapshot and hasattr(search, "attach_session_factory"):
-        search.attach_session_factory(db.read)  # columnar snapshot for fast counts and facets
-    return RegistryState(settings=settings, db=db, log=log, search=search)
+        # The columnar snapshot (fast counts and facets) reads several tables: one snapshot.
+        search.attach_session_factory(lambda: consistent_read(db))
+    state = RegistryState(settings=settings, db=db, log=log, search=search)
+    if settings.publish_batch:
+        state.sequencer = PublishSequencer(
+            db, state.services, max_batch=settings.publish_batch_size,
+            linger=settings.publish_linger_ms / 1000, lock_file=sqlite_lock_file(db))
+    return state
 
 
 def build_anchor_worker(state: RegistryState):  # type: ignore[no-untyped-def]
@@ -64,6 +152,16 @@ def build_anchor_worker(state: RegistryState):  # type: ignore[no-untyped-def]
                                   var_dir=state.settings.var_dir)
     return AnchorWorker(state.db.write, state.log.latest_checkpoint, backend,
                         epoch_seconds=config.epoch_seconds, confirmations=config.confirmations)
+
+
+def build_self_audit(state: RegistryState):  # type: ignore[no-untyped-def]
+    """The self-audit loop with the catalogue checks plugged in (see anchoring/self_audit)."""
+    from anchoring.self_audit import SelfAudit
+    from registry.datasets.log_audit import catalogue_auditor
+
+    return SelfAudit(state.db.read, state.db.write, state.log,
+                     catalogue=catalogue_auditor(state.log),
+                     interval_seconds=state.settings.checkpoint_interval)
 
 
 class BackgroundThread:
@@ -92,16 +190,41 @@ def _outbox_loop(state: RegistryState, stop: threading.Event) -> None:
                       index_prefix=state.search.index_prefix, stop=stop)
 
 
+@contextmanager
+def consistent_read(db: Database) -> Iterator[Session]:
+    """A read session whose statements all see one snapshot of the database.
+
+    PostgreSQL's default READ COMMITTED takes a new snapshot per statement, so a reader of
+    several tables (the columnar search snapshot: the high-water mark, the documents, then
+    the facets) sees rows committed between its statements and disagrees with itself; under
+    write load that crashed the warm-up thread (F18). REPEATABLE READ gives the whole
+    transaction one snapshot, and a read-only one never conflicts. A SQLite read transaction
+    in WAL mode already reads one snapshot.
+    """
+    if db.is_sqlite:
+        with db.read() as session:
+            yield session
+        return
+    engine = db.engine.execution_options(isolation_level="REPEATABLE READ",
+                                         postgresql_readonly=True)
+    with Session(bind=engine, expire_on_commit=False) as session:
+        yield session
+
+
 def warm_up_search(state: RegistryState) -> None:
     """Load jieba's dictionary and build the columnar search snapshot before the first user
-    asks (each costs a second or more on a large catalogue)."""
+    asks (each costs a second or more on a large catalogue). A failure only costs speed
+    (searches count with SQL until a later rebuild), so it is logged, not raised."""
     from search.analysis import warm_up
 
-    warm_up()
-    columnar = getattr(state.search, "columnar", None)
-    if columnar is not None and state.settings.search_snapshot:
-        with state.db.read() as session:
-            columnar.rebuild(session)
+    try:
+        warm_up()
+        columnar = getattr(state.search, "columnar", None)
+        if columnar is not None and state.settings.search_snapshot:
+            with consistent_read(state.db) as session:
+                columnar.rebuild(session)
+    except Exception:
+        log.exception("search warm-up failed; counting with SQL until the next rebuild")
 
 
 def start_background(state: RegistryState) -> None:
@@ -114,6 +237,9 @@ def start_background(state: RegistryState) -> None:
     loop = CheckpointLoop(state.db.write, state.log, state.settings.checkpoint_interval)
     loop.start()
     state.background.append(loop)
+    audit = build_self_audit(state)
+    audit.start()
+    state.background.append(audit)
     if state.search.name == "elasticsearch":
         outbox = BackgroundThread("ndr-search-outbox", _outbox_loop, state)
         outbox.start()

@@ -16,11 +16,12 @@ from flask import Blueprint, Response, request, url_for
 from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
-from registry.datasets import actions
+from registry.datasets import actions, policy
+from registry.datasets.field_rules import safe_link
 from registry.datasets.listing import indexed_versions, query_from_args, run_search
 from registry.datasets.models import Dataset, DatasetVersion, State, Visibility
-from registry.http import bounded_int, current_principal, registry_state
-from registry.organizations.actions import organization_list, published_counts
+from registry.http import bounded_int, current_principal, parse_json_text, registry_state
+from registry.organizations.actions import organization_list
 from registry.organizations.models import Organization
 from registry.problems import Problem
 from registry.timefmt import rfc3339
@@ -79,9 +80,10 @@ def _params() -> MultiDict[str, str]:
     params: MultiDict[str, str] = MultiDict(request.args)
     if request.method == "POST" and request.get_data(cache=True):
         try:
-            body = json.loads(request.get_data(cache=True))
-        except (ValueError, UnicodeDecodeError):
-            raise CkanError(400, "Validation Error", "the body is not JSON") from None
+            body = parse_json_text(request.get_data(cache=True))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise CkanError(400, "Validation Error", f"the body is not acceptable JSON: {exc}"
+                            ) from None
         if not isinstance(body, dict):
             raise CkanError(400, "Validation Error", "the body must be a JSON object")
         for key, value in body.items():
@@ -120,7 +122,7 @@ def _facet_fields(params: MultiDict[str, str]) -> list[str]:
     if not raw:
         return []
     try:
-        names = json.loads(raw)
+        names = parse_json_text(raw)
     except ValueError:
         names = [raw]
     if not isinstance(names, list):
@@ -145,7 +147,9 @@ def package_dict(dataset: Dataset, version: DatasetVersion,
             "id": f"{dataset.id}-{n}", "package_id": dataset.id, "position": n,
             "name": dist.get("title") or dist.get("format") or f"resource {n + 1}",
             "description": dist.get("description", ""),
-            "url": dist.get("download_url") or dist.get("access_url"),
+            # only web addresses leave as links (entries logged before the rule included)
+            "url": safe_link(dist.get("download_url")) or safe_link(dist.get("access_url"))
+            or "",
             "format": dist.get("format", ""), "mimetype": dist.get("media_type"),
             "size": dist.get("byte_size"),
             "hash": ("sha256:" + dist["checksum"]["value"]) if dist.get("checksum") else "",
@@ -169,7 +173,7 @@ def package_dict(dataset: Dataset, version: DatasetVersion,
         "id": dataset.id, "name": version.slug, "type": "dataset",
         "title": title.get("zh") or title.get("en") or version.slug,
         "notes": description.get("zh") or description.get("en") or "",
-        "url": metadata.get("landing_page", ""), "version": str(version.version),
+        "url": safe_link(metadata.get("landing_page")) or "", "version": str(version.version),
         "state": "deleted" if version.state == State.WITHDRAWN else "active",
         "private": version.visibility == Visibility.GOVERNMENT,
         "metadata_created": rfc3339(dataset.created_at),
@@ -263,14 +267,11 @@ def package_list() -> Response:
     params = _params()
     limit = _int(params, "limit", MAX_ROWS, 1, MAX_ROWS)
     offset = _int(params, "offset", 0, 0, 10_000_000)
+    query = policy.released_versions(current_principal()).with_only_columns(
+        DatasetVersion.slug)
     with registry_state().db.read() as session:
         names = list(session.scalars(
-            select(DatasetVersion.slug).join(Dataset, (Dataset.id == DatasetVersion.dataset_id)
-                                             & (Dataset.released_version ==
-                                                DatasetVersion.version))
-            .where(Dataset.released_state == State.PUBLISHED,
-                   DatasetVersion.visibility == Visibility.PUBLIC)
-            .order_by(DatasetVersion.slug).offset(offset).limit(limit)))
+            query.order_by(DatasetVersion.slug).offset(offset).limit(limit)))
     return _envelope("package_list", names)
 
 
@@ -289,8 +290,9 @@ def _organization_dict(org: Organization, count: int) -> dict[str, Any]:
 def organization_list_action() -> Response:
     params = _params()
     all_fields = params.get("all_fields", "false").lower() in ("true", "1")
+    principal = current_principal()
     with registry_state().db.read() as session:
-        counts = published_counts(session)
+        counts = policy.organization_counts(session, principal)
         orgs = organization_list(session)
         result: list[Any] = ([_organization_dict(o, counts.get(o.id, 0)) for o in orgs]
                              if all_fields else [o.id for o in orgs])
@@ -303,12 +305,13 @@ def organization_show_action() -> Response:
     org_id = params.get("id")
     if not org_id:
         raise CkanError(409, "Validation Error", {"id": ["Missing value"]})
+    principal = current_principal()
     with registry_state().db.read() as session:
         org = session.get(Organization, org_id)
         if org is None:
             raise CkanError(404, "Not Found Error", "Not found")
-        return _envelope("organization_show",
-                         _organization_dict(org, published_counts(session).get(org.id, 0)))
+        count = policy.organization_counts(session, principal).get(org.id, 0)
+        return _envelope("organization_show", _organization_dict(org, count))
 
 
 @ckan_blueprint.route("/status_show", methods=["GET", "POST"])

@@ -77,13 +77,14 @@ def cli() -> None:
 @click.option("--demo/--no-demo", default=False, help="Load the small demo catalogue.")
 @_fail_on_problem
 def init_command(demo: bool) -> None:
-    from registry.bootstrap import ensure_signing_key
+    from registry.bootstrap import ensure_signing_key, private_database_files
     from registry.database import Database
     from registry.migrate import upgrade_database
 
     settings = _settings()
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     signer, created = ensure_signing_key(settings)
+    private_database_files(settings.database_url)  # created 0600 before SQLite opens it
     db = Database(settings.database_url)
     upgrade_database(db.engine)
     click.echo(f"database ready: {db.engine.url.render_as_string(hide_password=True)}")
@@ -143,11 +144,12 @@ def org_create(org_id: str, name_zh: str | None, name_en: str | None, kind: str,
 
 @org_group.command("list")
 def org_list() -> None:
-    from registry.organizations.actions import organization_list, published_counts
+    from registry.datasets.policy import organization_counts
+    from registry.organizations.actions import organization_list
 
     state = _state()
     with state.db.read() as session:
-        counts = published_counts(session)
+        counts = organization_counts(session, None)  # what the public sees
         for org in organization_list(session):
             click.echo(f"{org.id}\t{org.parent_id or '-'}\t{counts.get(org.id, 0)}\t"
                        f"{org.name_zh or ''}\t{org.name_en or ''}")
@@ -163,7 +165,8 @@ def token_group() -> None:
 @click.option("--role", default="editor",
               type=click.Choice(["member", "editor", "admin", "operator"]))
 @click.option("--name", default="cli token")
-@click.option("--expires-days", type=int, default=365, show_default=True)
+@click.option("--expires-days", type=click.IntRange(1, 365), default=365, show_default=True,
+              help="Days until the token expires (1-365; every token expires).")
 @_fail_on_problem
 def token_create(organization_id: str | None, role: str, name: str, expires_days: int) -> None:
     from registry.auth.tokens import issue_token
@@ -329,6 +332,41 @@ def log_checkpoint() -> None:
     with state.db.read() as session:
         latest = state.log.latest_checkpoint(session)
     click.echo(latest.note if latest else "no checkpoint yet (empty log)")
+
+
+@log_group.command("audit", help="Re-derive the whole log and catalogue from the entries now "
+                                 "and list any mismatch; --acknowledge closes open alarms.")
+@click.option("--acknowledge", is_flag=True,
+              help="After restoring the database: close the open self-audit alarms so writes "
+                   "and checkpoints resume (refused while the full audit still finds a "
+                   "mismatch).")
+@click.option("--by", "who", default="cli:operator", show_default=True,
+              help="Who acknowledges (recorded with the alarms).")
+def log_audit(acknowledge: bool, who: str) -> None:
+    from anchoring.log_store import open_alarms
+    from anchoring.self_audit import acknowledge_alarms
+    from registry.bootstrap import build_self_audit
+
+    state = _state()
+    findings = build_self_audit(state).run_full()
+    with state.db.read() as session:
+        alarms = open_alarms(session, 1000)
+    for alarm in alarms:
+        click.echo(f"open alarm #{alarm.id} {alarm.detected_at:%Y-%m-%dT%H:%M:%SZ} "
+                   f"{alarm.kind} at leaf {alarm.leaf_index}: {alarm.detail}")
+    for finding in findings:
+        click.echo(f"mismatch now: {finding.kind} at leaf {finding.leaf_index}: "
+                   f"{finding.detail}")
+    if findings:
+        raise click.ClickException(f"{len(findings)} mismatch(es) remain; restore the "
+                                   "database from a backup, then run this again")
+    click.echo("full audit: the stored log and catalogue match their entries")
+    if acknowledge:
+        with state.db.write() as session:
+            closed = acknowledge_alarms(session, who)
+        click.echo(f"acknowledged {closed} alarm(s); writes and checkpoints resume")
+    elif alarms:
+        raise click.ClickException("alarms are open: run `ndr log audit --acknowledge`")
 
 
 @cli.group("anchor", help="Anchoring checkpoints on a chain (or the local journal).")

@@ -59,6 +59,15 @@ class Settings:
                                                                        True))
     public_url: str = field(default_factory=lambda: os.environ.get(
         "NDR_PUBLIC_URL", "http://127.0.0.1:8000"))
+    # How many reverse proxies (nginx) stand in front and may be believed about the client
+    # address and https (X-Forwarded-For/-Proto). 0: headers ignored, as without a proxy.
+    trusted_proxies: int = field(default_factory=lambda: _env_int("NDR_TRUSTED_PROXIES", 0))
+    # Concurrent API writes of a process are recorded in batches (one transaction, one commit).
+    publish_batch: bool = field(default_factory=lambda: _env_bool("NDR_PUBLISH_BATCH", True))
+    publish_batch_size: int = field(default_factory=lambda: _env_int("NDR_PUBLISH_BATCH_SIZE",
+                                                                      32))
+    publish_linger_ms: float = field(default_factory=lambda: _env_float(
+        "NDR_PUBLISH_LINGER_MS", 2.0))
 
     def __post_init__(self) -> None:
         self.var_dir = Path(self.var_dir)

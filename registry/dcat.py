@@ -14,10 +14,10 @@ from urllib.parse import quote
 from flask import Blueprint, Response, request
 from rdflib import BNode, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF, SKOS, XSD
-from sqlalchemy import select
 
-from registry.datasets import actions
-from registry.datasets.models import Dataset, DatasetVersion, State, Visibility
+from registry.datasets import actions, policy
+from registry.datasets.field_rules import rdf_date_ok, safe_link
+from registry.datasets.models import Dataset, DatasetVersion
 from registry.http import current_principal, int_arg, registry_state
 from registry.organizations.models import Organization
 from registry.problems import FieldError, bad_request
@@ -60,6 +60,11 @@ def _typed(graph: Graph, iri_text: str, kind: URIRef, label: str | None = None) 
 
 
 def _date(value: str) -> Literal:
+    """A typed date, or plain text for a stored value that is no calendar date (validation
+    refuses those now; older log entries are never rewritten), so rdflib never logs a
+    conversion traceback on export."""
+    if not rdf_date_ok(value):
+        return Literal(value)
     return Literal(value, datatype=XSD.date if len(value) == 10 else XSD.dateTime)
 
 
@@ -110,10 +115,10 @@ def add_dataset(graph: Graph, base: str, dataset: Dataset, version: DatasetVersi
     if metadata.get("update_cycle"):
         graph.add((node, DCTERMS.accrualPeriodicity, _typed(
             graph, EU_FREQUENCY + FREQUENCIES[metadata["update_cycle"]], DCTERMS.Frequency)))
-    if metadata.get("landing_page"):
+    if safe_link(metadata.get("landing_page")):
         graph.add((node, DCAT.landingPage,
                    _typed(graph, metadata["landing_page"], FOAF.Document)))
-    for standard in metadata.get("conforms_to", []):
+    for standard in filter(safe_link, metadata.get("conforms_to", [])):
         graph.add((node, DCTERMS.conformsTo, _typed(graph, standard, DCTERMS.Standard)))
     _contact(graph, node, metadata.get("contact_point"))
     _spatial_temporal(graph, node, metadata)
@@ -140,7 +145,7 @@ def _contact(graph: Graph, node: URIRef, contact: dict[str, str] | None) -> None
 def _spatial_temporal(graph: Graph, node: URIRef, metadata: dict[str, Any]) -> None:
     spatial = metadata.get("spatial")
     if spatial:
-        location = iri(spatial["uri"]) if spatial.get("uri") else BNode()
+        location = iri(spatial["uri"]) if safe_link(spatial.get("uri")) else BNode()
         graph.add((location, RDF.type, DCTERMS.Location))
         if spatial.get("name"):
             graph.add((location, SKOS.prefLabel, Literal(spatial["name"])))
@@ -152,9 +157,9 @@ def _spatial_temporal(graph: Graph, node: URIRef, metadata: dict[str, Any]) -> N
         period = BNode()
         graph.add((period, RDF.type, DCTERMS.PeriodOfTime))
         if temporal.get("start"):
-            graph.add((period, DCAT.startDate, Literal(temporal["start"], datatype=XSD.date)))
+            graph.add((period, DCAT.startDate, _date(temporal["start"])))
         if temporal.get("end"):
-            graph.add((period, DCAT.endDate, Literal(temporal["end"], datatype=XSD.date)))
+            graph.add((period, DCAT.endDate, _date(temporal["end"])))
         graph.add((node, DCTERMS.temporal, period))
 
 
@@ -187,8 +192,9 @@ def _distribution(graph: Graph, dataset: URIRef, n: int, dist: dict[str, Any],
                   metadata: dict[str, Any]) -> URIRef:
     node = URIRef(f"{dataset}/distributions/{n}")
     graph.add((node, RDF.type, DCAT.Distribution))
-    graph.add((node, DCAT.accessURL, iri(dist["access_url"])))
-    if dist.get("download_url"):
+    if safe_link(dist.get("access_url")):  # only web addresses ever leave as links
+        graph.add((node, DCAT.accessURL, iri(dist["access_url"])))
+    if safe_link(dist.get("download_url")):
         graph.add((node, DCAT.downloadURL, iri(dist["download_url"])))
     if dist.get("title"):
         graph.add((node, DCTERMS.title, Literal(dist["title"])))
@@ -211,7 +217,7 @@ def _distribution(graph: Graph, dataset: URIRef, n: int, dist: dict[str, Any],
                                                          datatype=XSD.hexBinary)))
         graph.add((node, SPDX.checksum, checksum))
     license_ = dist.get("license") or metadata.get("license")
-    if license_ and ":" in license_:
+    if license_ and safe_link(license_):
         graph.add((node, DCTERMS.license, _typed(graph, license_, DCTERMS.LicenseDocument)))
     return node
 
@@ -260,18 +266,16 @@ def dataset_dcat(ref: str) -> Response:
 
 @dcat_blueprint.get("/api/v1/catalog")
 def catalog() -> Response:
-    """Public, published datasets in pages (`?limit=&after=<dataset id>`), newest id order."""
+    """Released, published datasets the reader may see (`registry.datasets.policy`), in pages
+    (`?limit=&after=<dataset id>`), in id order."""
     limit = int_arg("limit", 100, minimum=1, maximum=1000) or 100
     after = request.args.get("after", "")
     state = registry_state()
     with state.db.read() as session:
         rows = session.execute(
-            select(Dataset, DatasetVersion, Organization)
-            .join(DatasetVersion, (DatasetVersion.dataset_id == Dataset.id)
-                  & (DatasetVersion.version == Dataset.released_version))
+            policy.released_versions(current_principal()).add_columns(Organization)
             .join(Organization, Organization.id == Dataset.organization_id)
-            .where(Dataset.released_state == State.PUBLISHED,
-                   DatasetVersion.visibility == Visibility.PUBLIC, Dataset.id > after)
+            .where(Dataset.id > after)
             .order_by(Dataset.id).limit(limit)).all()
         graph = catalog_graph(state.settings.public_url, [tuple(r) for r in rows])
     response = _render(graph)

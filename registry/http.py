@@ -9,7 +9,7 @@ from flask import Response, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
 from registry.auth.principal import Principal
-from registry.auth.tokens import authenticate_token
+from registry.auth.tokens import TOKEN_PREFIX, authenticate_token
 from registry.datasets.validation import unstorable_text_errors
 from registry.problems import FieldError, Problem, bad_request, unauthorized, validation_failed
 from registry.state import RegistryState
@@ -44,6 +44,65 @@ def http_exception_as_problem(exc: HTTPException) -> Response:
     return response
 
 
+MAX_JSON_DEPTH = 32       # a dataset entry nests 4 deep; 32 leaves room and stops stack games
+MAX_JSON_NUMBER_CHARS = 40  # longer than any 64-bit integer or double needs
+
+
+class JsonTooComplex(ValueError):
+    """Valid JSON the registry refuses to handle: nested too deeply, a number too long, or a
+    non-standard constant (NaN, Infinity). Said in words for the client."""
+
+
+def _parse_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_JSON_NUMBER_CHARS:
+        raise JsonTooComplex(f"a number has {len(text)} digits (at most "
+                             f"{MAX_JSON_NUMBER_CHARS} are accepted)")
+    return int(text)
+
+
+def _parse_float(text: str) -> float:
+    if len(text) > MAX_JSON_NUMBER_CHARS:
+        raise JsonTooComplex(f"a number has {len(text)} characters (at most "
+                             f"{MAX_JSON_NUMBER_CHARS} are accepted)")
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise JsonTooComplex(f"the number {text[:20]} is out of range")
+    return value
+
+
+def _refuse_constant(name: str) -> Any:
+    raise JsonTooComplex(f"{name} is not a JSON number")
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of parsed JSON, walked with an explicit stack (no recursion)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            if depth > MAX_JSON_DEPTH:
+                return depth
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def parse_json_text(text: str | bytes) -> Any:
+    """JSON from a client, refusing what would crash or stall later code: nesting deeper than
+    MAX_JSON_DEPTH (Python's parser and every recursive walker after it would hit the recursion
+    limit: a 500), numbers with thousands of digits (int() refuses over 4300 digits, and big
+    ones are slow to convert), NaN and Infinity. Raises JsonTooComplex or JSONDecodeError."""
+    try:
+        value = json.loads(text, parse_int=_parse_int, parse_float=_parse_float,
+                           parse_constant=_refuse_constant)
+    except RecursionError:
+        raise JsonTooComplex(f"it is nested deeper than {MAX_JSON_DEPTH} levels") from None
+    if _depth(value) > MAX_JSON_DEPTH:
+        raise JsonTooComplex(f"it is nested deeper than {MAX_JSON_DEPTH} levels")
+    return value
+
+
 def json_body() -> Any:
     """The request body as JSON, with malformed bodies reported precisely (400)."""
     content_type = (request.mimetype or "").lower()
@@ -62,7 +121,10 @@ def json_body() -> Any:
                           errors=[FieldError(f"invalid UTF-8 at byte {exc.start}", "")],
                           slug="invalid-utf8") from None
     try:
-        value = json.loads(text)
+        value = parse_json_text(text)
+    except JsonTooComplex as exc:
+        raise bad_request(f"the body is not acceptable JSON: {exc}",
+                          errors=[FieldError(str(exc), "")], slug="json-too-complex") from None
     except json.JSONDecodeError as exc:
         raise bad_request(f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
                           errors=[FieldError(f"{exc.msg} (line {exc.lineno}, column "
@@ -92,6 +154,28 @@ def current_principal() -> Principal | None:
         principal = getattr(g, "session_principal", None)
     g.principal = principal
     return principal
+
+
+QUERY_TOKEN_NAMES = frozenset({"access_token", "token", "api_key", "apikey", "key", "bearer",
+                               "auth", "authorization"})
+
+
+def refuse_tokens_in_query() -> Response | None:
+    """Before every request: a token in the query string is refused (400), never used.
+
+    URLs end up in access logs, proxy logs, browser history and Referer headers, so a token
+    there is as good as published (F12). The access log also redacts such parameters
+    (registry.access_log), since even a refused request is logged."""
+    named = [name for name in request.args
+             if name.lower() in QUERY_TOKEN_NAMES
+             or any(value.startswith(TOKEN_PREFIX) for value in request.args.getlist(name))]
+    if not named:
+        return None
+    return problem_response(bad_request(
+        "tokens are not accepted in the URL; send 'Authorization: Bearer <token>' instead "
+        "(a URL is written to logs and history). If a token was sent this way, revoke it.",
+        errors=[FieldError("must not carry a token; use the Authorization header", name=n)
+                for n in named]))
 
 
 BIGINT_MAX = 2**63 - 1  # the largest integer either database stores

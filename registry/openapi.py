@@ -81,7 +81,10 @@ def _component_schemas() -> dict[str, Any]:
         "index": {"type": "integer", "minimum": 0}, "leaf_hash": {"type": "string"},
         "entry": {"type": "string", "description": "The exact log entry (RFC 8785 JSON)"},
         "receipt": {"type": ["string", "null"], "description": "Signed note: the registry's "
-                    "promise of this leaf before a checkpoint covers it"}}}
+                    "promise of this leaf before a checkpoint covers it"},
+        "metadata_salt": {"type": "string", "pattern": "^[0-9a-f]{64}$", "description":
+                          "Only for a v2 (government-only) entry: the hex salt its "
+                          "metadata_sha256 commits with, SHA-256(salt || metadata)"}}}
     schemas["DatasetVersion"] = {"type": "object", "required": [
         "id", "slug", "organization", "version", "state", "visibility", "change",
         "metadata_sha256"], "properties": {
@@ -113,7 +116,8 @@ def _component_schemas() -> dict[str, Any]:
         "leaf_hash": {"type": "string"}, "tree_size": {"type": "integer"},
         "inclusion_path": {"type": "array", "items": {"type": "string"}},
         "checkpoint": {"type": "string"}, "receipt": {"type": ["string", "null"]},
-        "anchors": {"type": "array", "items": {"type": "object"}}}}
+        "anchors": {"type": "array", "items": {"type": "object"}},
+        "metadata_salt": {"type": "string", "pattern": "^[0-9a-f]{64}$"}}}
     schemas["Token"] = {"type": "object", "properties": {
         "id": {"type": "string"}, "name": {"type": "string"},
         "organization": {"type": ["string", "null"]}, "role": {"type": "string"},
@@ -270,7 +274,8 @@ def openapi_document() -> dict[str, Any]:
                                         "organization": {"type": "string"},
                                         "role": {"enum": ["member", "editor", "admin",
                                                           "operator"]},
-                                        "expires_in_days": {"type": ["integer", "null"]}}}}}},
+                                        "expires_in_days": {"type": "integer", "minimum": 1,
+                                                            "maximum": 365}}}}}},
                      "responses": {"201": _json({"$ref": "#/components/schemas/Token"}),
                                    **_problems(400, 401, 403, 404, 413, 415, 422)}}},
         "/api/v1/tokens/{token_id}": {

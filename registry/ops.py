@@ -7,9 +7,12 @@ import time
 from flask import Blueprint, Response
 from sqlalchemy import func, select, text
 
+from anchoring.log_store import open_alarms
+from anchoring.self_audit import load_progress
 from registry.datasets.models import Dataset, State
 from registry.federation.health import federation_alarms, federation_metrics
 from registry.http import json_response, registry_state
+from registry.timefmt import rfc3339
 
 ops_blueprint = Blueprint("ops", __name__)
 _STARTED = time.time()
@@ -22,27 +25,39 @@ def healthz() -> Response:
 
 @ops_blueprint.get("/readyz")
 def readyz() -> Response:
-    """Ready when the database answers and the checkpoint signer is not failing."""
+    """Ready when the database answers, the checkpoint signer is not failing and the
+    self-audit has no open alarm (an alarm names the leaf: what the operator restores)."""
     state = registry_state()
     checks: dict[str, str] = {}
-    alarms: dict[str, str] = {}
+    alarms: list[dict[str, object]] = []
+    federation: dict[str, str] = {}
     try:
         with state.db.read() as session:
             session.execute(text("SELECT 1"))
             size = state.log.size(session)
             latest = state.log.latest_checkpoint(session)
-            alarms = federation_alarms(session)
+            alarms = [{"kind": a.kind, "leaf_index": a.leaf_index, "detail": a.detail,
+                       "detected": rfc3339(a.detected_at)} for a in open_alarms(session, 20)]
+            federation = federation_alarms(session)
         checks["database"] = "ok"
         lag = size - (latest.size if latest else 0)
         checks["checkpoint"] = "ok" if lag == 0 or state.background else f"{lag} leaves unsigned"
+        where = "" if not alarms or alarms[0]["leaf_index"] is None else \
+            f" at leaf {alarms[0]['leaf_index']}"
+        checks["self_audit"] = "ok" if not alarms else (
+            f"{alarms[0]['kind']}{where}; writes and checkpoints are halted until "
+            "`ndr log audit --acknowledge`")
     except Exception as exc:
         checks["database"] = f"error: {type(exc).__name__}"
     for loop in state.background:
         error = getattr(loop, "last_error", None)
         checks[type(loop).__name__] = "ok" if error is None else f"error: {error}"
     ready = all(v == "ok" for v in checks.values())
-    return json_response({"status": "ready" if ready else "not ready", "checks": checks,
-                          "federation_alarms": alarms}, 200 if ready else 503)
+    body: dict[str, object] = {"status": "ready" if ready else "not ready", "checks": checks,
+                               "federation_alarms": federation}
+    if alarms:
+        body["alarms"] = alarms
+    return json_response(body, 200 if ready else 503)
 
 
 @ops_blueprint.get("/metrics")
@@ -54,8 +69,18 @@ def metrics() -> Response:
         published = session.scalar(select(func.count()).select_from(Dataset).where(
             Dataset.released_state == State.PUBLISHED)) or 0
         total = session.scalar(select(func.count()).select_from(Dataset)) or 0
+        alarms = len(open_alarms(session, 10_000))
+        progress = load_progress(session)
         federation = federation_metrics(session)
     lines = [
+        "# HELP ndr_self_audit_alarms Open (unacknowledged) self-audit alarms; writes halt.",
+        "# TYPE ndr_self_audit_alarms gauge", f"ndr_self_audit_alarms {alarms}",
+        "# HELP ndr_self_audit_position Next leaf the self-audit sweep will verify.",
+        "# TYPE ndr_self_audit_position gauge",
+        f"ndr_self_audit_position {progress.next_leaf}",
+        "# HELP ndr_self_audit_sweeps_total Full sweeps of the log the self-audit completed.",
+        "# TYPE ndr_self_audit_sweeps_total counter",
+        f"ndr_self_audit_sweeps_total {progress.sweeps}",
         "# HELP ndr_log_size Leaves in the transparency log.",
         "# TYPE ndr_log_size gauge", f"ndr_log_size {size}",
         "# HELP ndr_checkpoint_size Tree size of the newest signed checkpoint.",

@@ -3,26 +3,39 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
+from sqlalchemy.orm import Session
+
+from anchoring.log_store import TransparencyLog
 from registry.config import Settings
 from registry.database import Database
 from registry.datasets.actions import Services
+from registry.datasets.sequencer import PublishSequencer
+from search import SearchBackend
+
+
+class Stoppable(Protocol):
+    """A background loop stopped at shutdown (checkpoints, anchors, search outbox)."""
+
+    def stop(self) -> None: ...
 
 
 @dataclass
 class RegistryState:
     settings: Settings
     db: Database
-    log: Any          # anchoring.log_store.TransparencyLog
-    search: Any       # search backend (search.make_backend)
-    background: list[Any] = field(default_factory=list)  # loops to stop at shutdown
+    log: TransparencyLog
+    search: SearchBackend
+    # Batches this process's concurrent API writes (None: one transaction per request).
+    sequencer: PublishSequencer | None = None
+    background: list[Stoppable] = field(default_factory=list)  # loops to stop at shutdown
 
     @property
     def services(self) -> Services:
         return Services(log=self.log, search=self.search)
 
-    def anchors_covering(self, session: Any, size: int) -> list[dict[str, Any]]:
+    def anchors_covering(self, session: Session, size: int) -> list[dict[str, Any]]:
         """The receipt of the first final anchor whose tree includes the first `size` leaves."""
         from anchoring.anchor_store import final_anchor_covering
 
@@ -30,6 +43,8 @@ class RegistryState:
         return [receipt] if receipt else []
 
     def stop(self) -> None:
+        if self.sequencer is not None:
+            self.sequencer.stop()
         for loop in self.background:
             loop.stop()
         self.background.clear()

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import snowballstemmer
+from snowballstemmer.basestemmer import BaseStemmer
 
 # CJK Unified Ideographs (+ extension A and compatibility ideographs); kana/hangul are out of
 # scope for a Chinese catalogue and fall through to the latin tokenizer rule below.
@@ -42,7 +43,17 @@ ENGLISH_STOPWORDS = frozenset(
      "on", "or", "the", "to", "with"]
 )
 
-_stemmer = snowballstemmer.stemmer("english")
+_stemmers = threading.local()  # a Snowball stemmer keeps state while stemming: one per thread
+
+
+def _stemmer() -> BaseStemmer:
+    """This thread's English stemmer (sharing one across request threads corrupts stems, F3)."""
+    stemmer = getattr(_stemmers, "english", None)
+    if stemmer is None:
+        stemmer = _stemmers.english = snowballstemmer.stemmer("english")
+    return stemmer
+
+
 _jieba_lock = threading.Lock()
 _jieba_tokenizer = None
 
@@ -78,7 +89,7 @@ def is_cjk_token(token: str) -> bool:
 @lru_cache(maxsize=65536)
 def stem(word: str) -> str:
     """Snowball stem of an already lower-cased word (cached: catalogue vocabularies are small)."""
-    return _stemmer.stemWord(word)
+    return _stemmer().stemWord(word)
 
 
 def cjk_bigrams(run: str) -> list[str]:
@@ -111,7 +122,7 @@ def index_tokens(text: str | None) -> list[str]:
         elif latin not in ENGLISH_STOPWORDS:
             stemmed = stems.get(latin)
             if stemmed is None:
-                stemmed = _stemmer.stemWord(latin)
+                stemmed = _stemmer().stemWord(latin)
                 if len(stems) < _STEM_CACHE_LIMIT:  # bounded: vocabularies have a long tail
                     stems[latin] = stemmed
             tokens.append(stemmed)

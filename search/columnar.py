@@ -342,7 +342,9 @@ class ColumnarCounts:
                 matched_set = set(matched.tolist())
         eligible = self._eligible(snapshot, query)
         docs = np.flatnonzero(mask)
-        extra = [doc for doc_id, doc in snapshot.overlay.items()
+        with self._lock:  # another thread's _catch_up may be adding to the overlay (F3)
+            overlay = list(snapshot.overlay.items())
+        extra = [doc for doc_id, doc in overlay
                  if doc is not None and self._overlay_eligible(doc, query)
                  and (matched_set is None or doc_id in matched_set)
                  and all(set(values) & set(doc.facets.get(name, []))

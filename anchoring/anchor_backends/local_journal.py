@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
-import stat
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -49,6 +47,7 @@ from anchoring.anchor_backends import (
     WriteSessionFactory,
 )
 from anchoring.anchor_store import JournalRecord
+from anchoring.private_files import create_or_load
 
 BACKEND_NAME = "local-journal"
 RECORD_HEADER = "ndr-anchor-journal/v1"
@@ -97,20 +96,16 @@ def journal_key_id(public_key: Ed25519PublicKey) -> str:
 
 
 def load_journal_key(path: str | Path) -> Ed25519PrivateKey:
-    """Load the journal's signing key, creating it (mode 0600) on first use."""
-    path = Path(path)
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        key = Ed25519PrivateKey.generate()
-        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(pem)
-        return key
-    if stat.S_IMODE(path.stat().st_mode) & 0o077:
-        raise PermissionError(f"{path} must not be readable by group or others (chmod 600)")
-    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    """Load the journal's signing key, creating it (mode 0600) on first use. Many workers may
+    start at once on a fresh install: creation is race-free (anchoring.private_files), and a
+    key file group or others can read is refused."""
+    def new_key() -> bytes:
+        return Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption())
+
+    pem, _created = create_or_load(path, new_key)
+    key = serialization.load_pem_private_key(pem, password=None)
     if not isinstance(key, Ed25519PrivateKey):
         raise ValueError(f"{path} is not an Ed25519 private key")
     return key

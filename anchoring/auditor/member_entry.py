@@ -5,8 +5,8 @@ member's root. It is RFC 8785 canonical JSON like every log entry, and carries t
 signed note with the hub's cosignature line, so the entry alone is checkable: the member key
 verifies the note, the hub's witness key verifies the cosignature.
 
-(Kept in its own module until the one log-entry format module takes it in.)
-Standard library only.
+The entry type itself (its fields and their checks) is registered in anchoring/auditor/entry.py
+with the dataset types. Standard library only.
 """
 
 from __future__ import annotations
@@ -15,11 +15,10 @@ import base64
 import json
 from dataclasses import dataclass
 
-from anchoring.jcs import canonicalize
+from anchoring.auditor.entry import EntryError, encode_entry
 from anchoring.tlog import hash_leaf
 
 ENTRY_TYPE = "member.checkpoint"
-MAX_ENTRY_BYTES = 0xFFFF
 
 
 class MemberEntryError(ValueError):
@@ -35,13 +34,14 @@ class MemberCheckpointEntry:
     time: str         # RFC 3339 UTC, when the hub cosigned
 
     def encode(self) -> bytes:
-        entry = canonicalize({"v": 1, "type": ENTRY_TYPE, "origin": self.origin,
-                              "size": self.size,
-                              "root": base64.b64encode(self.root).decode(),
-                              "checkpoint": self.checkpoint, "time": self.time})
-        if len(entry) > MAX_ENTRY_BYTES:
-            raise MemberEntryError("member.checkpoint entry exceeds 65535 bytes")
-        return entry
+        """Through the one entry-format module, so the hub can only log what auditors accept."""
+        try:
+            return encode_entry({"v": 1, "type": ENTRY_TYPE, "origin": self.origin,
+                                 "size": self.size,
+                                 "root": base64.b64encode(self.root).decode(),
+                                 "checkpoint": self.checkpoint, "time": self.time})
+        except EntryError as exc:
+            raise MemberEntryError(str(exc)) from None
 
     def leaf_hash(self) -> bytes:
         return hash_leaf(self.encode())

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from anchoring import tlog
+from anchoring.auditor import entry as entry_format
 from anchoring.checkpoint import Checkpoint, open_checkpoint
 from anchoring.note import NoteVerifier
 
@@ -161,9 +162,24 @@ def _first_bad_leaf(client: TileClient, start: int, end: int, leaves: list[bytes
     return ""
 
 
+def _first_invalid_entry(entries: list[bytes], first_index: int, skip: int) -> str | None:
+    """Every new entry must be canonical JSON of an allowed type and version, not just bytes
+    that happen to hash into the tree: a log that signs garbage is misbehaving too."""
+    for offset in range(skip, len(entries)):
+        try:
+            entry_format.parse_entry(entries[offset])
+        except entry_format.EntryError as exc:
+            return f"entry {first_index + offset} is not a valid log entry: {exc}"
+    return None
+
+
 def run_monitor(url: str, verifier: NoteVerifier, state_path: Path | None = None, *,
-                origin: str | None = None, workers: int = 4) -> MonitorResult:
-    """Verify the log at `url` up to its current checkpoint; raise MonitorAlarm if it lies."""
+                origin: str | None = None, workers: int = 4, check_entries: bool = True
+                ) -> MonitorResult:
+    """Verify the log at `url` up to its current checkpoint; raise MonitorAlarm if it lies.
+
+    With `check_entries` (the default) every new entry is parsed with the log-entry format
+    module; turn it off only for a log of opaque entries (tests of the tree alone)."""
     origin = origin or verifier.name
     client = TileClient(url)
     note = client.get("checkpoint").decode("utf-8")
@@ -176,6 +192,7 @@ def run_monitor(url: str, verifier: NoteVerifier, state_path: Path | None = None
             f"size {state.size} before.\n--- earlier checkpoint ---\n{state.checkpoint}"
             f"--- current checkpoint ---\n{note}")
     leaves: list[bytes] = []
+    invalid: str | None = None
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for tile, data in _fetch_in_order(client, pool, _tiles_between(state.size,
                                                                        checkpoint.size)):
@@ -183,7 +200,9 @@ def run_monitor(url: str, verifier: NoteVerifier, state_path: Path | None = None
             if len(entries) != tile.width:
                 raise MonitorAlarm(f"{tile.path()} has {len(entries)} entries, not {tile.width}")
             skip = max(0, state.size - tile.n * tlog.TILE_WIDTH)
-            leaves.extend(tlog.hash_leaf(e) for e in entries[skip:])
+            if check_entries and invalid is None:
+                invalid = _first_invalid_entry(entries, tile.n * tlog.TILE_WIDTH, skip)
+            leaves.extend(entry_format.leaf_hash(e) for e in entries[skip:])
     edge = tlog.extend_right_edge(state.size, state.right_edge, leaves)
     root = tlog.root_from_right_edge(edge)
     if root != checkpoint.root:
@@ -196,6 +215,9 @@ def run_monitor(url: str, verifier: NoteVerifier, state_path: Path | None = None
                 f"--- current checkpoint ---\n{note}")
         raise MonitorAlarm(f"tampering: the entries served do not hash to the signed root at "
                            f"size {checkpoint.size}{culprit}")
+    if invalid is not None:
+        raise MonitorAlarm(f"the log signed an entry that breaks the entry format: {invalid}"
+                           f"\n--- current checkpoint ---\n{note}")
     result = MonitorResult(previous_size=state.size, size=checkpoint.size, root=root,
                            entries_checked=len(leaves))
     if state_path is not None:

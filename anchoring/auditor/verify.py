@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from anchoring import tlog
+from anchoring.auditor import entry as entry_format
 from anchoring.bundle import ProofBundle, metadata_sha256
 from anchoring.checkpoint import Checkpoint, open_checkpoint, open_receipt, parse_checkpoint
+from anchoring.jcs import canonicalize
 from anchoring.note import NoteVerifier, split_note
 from anchoring.tlog_proof import TlogProof
 
@@ -99,15 +101,27 @@ def verify_bundle(bundle: ProofBundle, verifier: NoteVerifier, *, origin: str | 
     checks = _Checks()
     entry_bytes = bundle.entry.encode("utf-8")
 
+    parsed: list[entry_format.LogEntry] = []
+
+    def entry_format_check() -> str:
+        entry = entry_format.parse_entry(entry_bytes)
+        parsed.append(entry)
+        return f"canonical v{entry.v} {entry.type} entry"
+
+    checks.run("entry format", entry_format_check)
+    salt = bytes.fromhex(bundle.metadata_salt) if bundle.metadata_salt else None
+
     if bundle.metadata is None:
         checks.skip("metadata hash", "no metadata in the bundle (restricted entry)")
     else:
         def metadata() -> str:
-            computed = metadata_sha256(bundle.metadata)
+            computed = metadata_sha256(bundle.metadata, salt)
             _require(computed == bundle.metadata_sha256,
-                     f"canonical metadata hashes to {computed}, bundle says "
-                     f"{bundle.metadata_sha256}")
-            return computed
+                     f"canonical metadata{' with its salt' if salt else ''} hashes to "
+                     f"{computed}, bundle says {bundle.metadata_sha256}")
+            if parsed:
+                entry_format.check_metadata(parsed[0], canonicalize(bundle.metadata), salt)
+            return computed + (" (salted, v2)" if salt else "")
 
         checks.run("metadata hash", metadata)
 
@@ -125,7 +139,7 @@ def verify_bundle(bundle: ProofBundle, verifier: NoteVerifier, *, origin: str | 
 
     checks.run("entry commits to metadata", entry_commits)
 
-    leaf = tlog.hash_leaf(entry_bytes)
+    leaf = entry_format.leaf_hash(entry_bytes)
 
     def leaf_hash() -> str:
         _require(leaf == bundle.leaf_hash, "SHA-256(0x00 || entry) differs from leaf_hash")
@@ -212,7 +226,10 @@ def verify_tlog_proof(proof: TlogProof, verifier: NoteVerifier, *, origin: str |
     if proof.extra is None:
         checks.run("leaf hash", lambda: _fail("the proof carries no entry (extra data)"))
         return Report(checks.steps)
-    leaf = tlog.hash_leaf(proof.extra)
+    extra = proof.extra
+    leaf = entry_format.leaf_hash(extra)
+    checks.run("entry format", lambda: "canonical v{0.v} {0.type} entry".format(
+        entry_format.parse_entry(extra)))
     checks.run("leaf hash", lambda: f"{leaf.hex()} from the entry in the extra data")
     checks.skip("metadata hash", "metadata is not part of a tlog-proof")
     _check_checkpoint(checks, proof.checkpoint, verifier, origin)

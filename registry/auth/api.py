@@ -17,7 +17,8 @@ TOKEN_REQUEST_SCHEMA = {
         "name": {"type": "string", "minLength": 1, "maxLength": 200},
         "organization": {"type": "string", "minLength": 1, "maxLength": 64},
         "role": {"enum": [r.value for r in Role]},
-        "expires_in_days": {"type": ["integer", "null"], "minimum": 1, "maximum": 3650},
+        "expires_in_days": {"type": "integer", "minimum": 1,
+                            "maximum": tokens.MAX_EXPIRES_DAYS},
     },
 }
 
@@ -28,6 +29,10 @@ def create_token() -> Response:
     from jsonschema import Draft202012Validator
 
     errors = collect_errors(Draft202012Validator(TOKEN_REQUEST_SCHEMA), body)
+    if isinstance(body, dict) and "expires_in_days" in body:
+        # words instead of jsonschema's "None is not of type 'integer'"
+        errors = [e for e in errors if e.pointer != "/expires_in_days"] + tokens.expiry_errors(
+            body["expires_in_days"])
     if errors:
         raise validation_failed(errors)
     organization_id = body.get("organization") or principal.organization_id
@@ -36,7 +41,8 @@ def create_token() -> Response:
     with registry_state().db.write() as session:
         issued = tokens.token_create(session, principal, name=body["name"],
                                      organization_id=organization_id, role=Role(body["role"]),
-                                     expires_in_days=body.get("expires_in_days", 365))
+                                     expires_in_days=body.get("expires_in_days",
+                                                              tokens.DEFAULT_EXPIRES_DAYS))
         out = tokens.token_json(issued.token) | {"token": issued.secret}
     return json_response(out, 201, {"Cache-Control": "no-store"})
 

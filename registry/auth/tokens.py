@@ -17,6 +17,21 @@ from registry.problems import FieldError, bad_request, forbidden, not_found, val
 from registry.timefmt import rfc3339, utc_now
 
 TOKEN_PREFIX = "ndr_"  # noqa: S105 - a prefix, not a secret
+# Every token expires: at most a year after it is minted (README, "API tokens"). A token that
+# never expires outlives the person and the purpose it was made for.
+MAX_EXPIRES_DAYS = 365
+DEFAULT_EXPIRES_DAYS = 365
+
+
+def expiry_errors(expires_in_days: object) -> list[FieldError]:
+    """Why `expires_in_days` is not a lifetime a token may have (empty when it is)."""
+    if isinstance(expires_in_days, bool) or not isinstance(expires_in_days, int):
+        return [FieldError(f"must be a whole number of days from 1 to {MAX_EXPIRES_DAYS} "
+                           "(tokens always expire)", "/expires_in_days")]
+    if not 1 <= expires_in_days <= MAX_EXPIRES_DAYS:
+        return [FieldError(f"must be between 1 and {MAX_EXPIRES_DAYS} days (tokens always "
+                           "expire)", "/expires_in_days")]
+    return []
 
 
 def token_sha256(token: str) -> str:
@@ -39,8 +54,12 @@ def token_json(token: ApiToken) -> dict[str, object]:
 
 
 def issue_token(session: Session, *, name: str, organization_id: str | None, role: Role,
-                expires_in_days: int | None = 365, user_id: str | None = None) -> IssuedToken:
+                expires_in_days: int = DEFAULT_EXPIRES_DAYS, user_id: str | None = None,
+                minted_by: str | None = None) -> IssuedToken:
     """Mint a token without permission checks (the CLI's operator path and `token_create`)."""
+    errors = expiry_errors(expires_in_days)
+    if errors:
+        raise validation_failed(errors)
     if organization_id is None and role != Role.OPERATOR:
         raise bad_request("a token without an organisation must have the operator role",
                           errors=[FieldError("required unless role is operator",
@@ -51,24 +70,24 @@ def issue_token(session: Session, *, name: str, organization_id: str | None, rol
     now = utc_now()
     token = ApiToken(id=secrets.token_hex(8), token_sha256=token_sha256(secret), name=name,
                      organization_id=organization_id, role=role.value, user_id=user_id,
-                     created_at=now,
-                     expires_at=now + timedelta(days=expires_in_days) if expires_in_days else None)
+                     created_at=now, expires_at=now + timedelta(days=expires_in_days),
+                     minted_by=minted_by)
     session.add(token)
     session.flush()
     return IssuedToken(token, secret)
 
 
 def token_create(session: Session, principal: Principal | None, *, name: str,
-                 organization_id: str, role: Role, expires_in_days: int | None) -> IssuedToken:
+                 organization_id: str, role: Role, expires_in_days: int) -> IssuedToken:
     who = require_role(principal, organization_id, Role.ADMIN)
     if role == Role.OPERATOR and not who.is_operator:
         raise forbidden("only the registry operator may mint operator tokens")
     if not who.is_operator and ROLE_RANK[role] > ROLE_RANK[who.role]:
         raise forbidden("a token cannot carry a higher role than its creator")
-    if expires_in_days is not None and not 1 <= expires_in_days <= 3650:
-        raise validation_failed([FieldError("must be between 1 and 3650", "/expires_in_days")])
+    minted_by = who.id.removeprefix("token:") if who.id.startswith("token:") else None
     return issue_token(session, name=name, organization_id=organization_id, role=role,
-                       expires_in_days=expires_in_days, user_id=who.user_id)
+                       expires_in_days=expires_in_days, user_id=who.user_id,
+                       minted_by=minted_by)
 
 
 def token_list(session: Session, principal: Principal | None,
@@ -87,9 +106,26 @@ def token_revoke(session: Session, principal: Principal | None, token_id: str) -
         require_operator(principal)
     else:
         require_role(principal, token.organization_id, Role.ADMIN)
-    if token.revoked_at is None:
-        token.revoked_at = utc_now()
+    revoke_with_heirs(session, token)
     return token
+
+
+def revoke_with_heirs(session: Session, token: ApiToken) -> int:
+    """Revoke `token` and every token minted by it, by those, and so on. Returns how many
+    were newly revoked."""
+    now, revoked, frontier = utc_now(), 0, [token]
+    seen = {token.id}
+    while frontier:
+        current = frontier.pop()
+        if current.revoked_at is None:
+            current.revoked_at = now
+            revoked += 1
+        for child in session.scalars(select(ApiToken).where(ApiToken.minted_by == current.id)):
+            if child.id not in seen:
+                seen.add(child.id)
+                frontier.append(child)
+    session.flush()
+    return revoked
 
 
 def authenticate_token(session: Session, presented: str,

@@ -13,6 +13,7 @@ import hashlib
 import json
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -20,16 +21,24 @@ from typing import Any, Protocol
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from anchoring.auditor import entry as entry_format
 from registry.auth.principal import Principal, require_role
 from registry.database import serialize_catalogue_writes
 from registry.datasets.canonical import (
-    MAX_ENTRY_BYTES,
     canonical_json,
     canonical_metadata,
     sha256_hex,
 )
 from registry.datasets.merge_patch import merge_patch
-from registry.datasets.models import Change, Dataset, DatasetVersion, State, Visibility
+from registry.datasets.models import (
+    Change,
+    Dataset,
+    DatasetVersion,
+    IdempotencyRecord,
+    State,
+    Visibility,
+)
+from registry.datasets.policy import DISCARDED, can_see_version, shown_version_number
 from registry.datasets.search_documents import search_document
 from registry.datasets.validation import require_valid_metadata, require_valid_request
 from registry.organizations.models import Organization, Role
@@ -45,7 +54,6 @@ from registry.problems import (
 from registry.timefmt import rfc3339, utc_now
 
 LOGGED_CHANGES = {Change.PUBLISHED, Change.UPDATED, Change.WITHDRAWN}
-DISCARDED = "dataset.discarded"
 
 
 class LogLike(Protocol):
@@ -123,23 +131,6 @@ def find_dataset(session: Session, ref: str, *, for_update: bool = False) -> Dat
     return None
 
 
-def is_member(principal: Principal | None, dataset: Dataset) -> bool:
-    return principal is not None and principal.has_role_in(dataset.organization_id, Role.MEMBER)
-
-
-def can_see(principal: Principal | None, dataset: Dataset, version: DatasetVersion) -> bool:
-    """Drafts: the organisation only. Government-only: any signed-in government user."""
-    if version.state == State.DRAFT or version.change == DISCARDED:
-        return is_member(principal, dataset)
-    if version.visibility == Visibility.GOVERNMENT:
-        return principal is not None
-    return True
-
-
-def visible_version_number(principal: Principal | None, dataset: Dataset) -> int | None:
-    return dataset.current_version if is_member(principal, dataset) else dataset.released_version
-
-
 MAX_VERSION = 2**31 - 1  # versions are 32-bit integers in the database
 
 
@@ -152,9 +143,9 @@ def get_version(session: Session, dataset: Dataset, number: int) -> DatasetVersi
 def dataset_show(session: Session, principal: Principal | None,
                  ref: str) -> tuple[Dataset, DatasetVersion]:
     dataset = find_dataset(session, ref)
-    number = visible_version_number(principal, dataset) if dataset else None
+    number = shown_version_number(principal, dataset) if dataset else None
     version = get_version(session, dataset, number) if dataset and number else None
-    if dataset is None or version is None or not can_see(principal, dataset, version):
+    if dataset is None or version is None or not can_see_version(principal, dataset, version):
         raise not_found(f"no dataset {ref!r}")
     return dataset, version
 
@@ -164,24 +155,20 @@ def dataset_versions(session: Session, principal: Principal | None,
     dataset, _ = dataset_show(session, principal, ref)
     rows = session.scalars(select(DatasetVersion).where(
         DatasetVersion.dataset_id == dataset.id).order_by(DatasetVersion.version))
-    return dataset, [v for v in rows if can_see(principal, dataset, v)]
+    return dataset, [v for v in rows if can_see_version(principal, dataset, v)]
 
 
 def dataset_version(session: Session, principal: Principal | None, ref: str,
                     number: int) -> tuple[Dataset, DatasetVersion]:
     dataset, _ = dataset_show(session, principal, ref)
     version = get_version(session, dataset, number)
-    if version is None or not can_see(principal, dataset, version):
+    if version is None or not can_see_version(principal, dataset, version):
         raise not_found(f"dataset {ref!r} has no version {number}")
     return dataset, version
 
 
 def version_metadata(version: DatasetVersion) -> dict[str, Any]:
     return json.loads(version.metadata_json)
-
-
-def leaf_hash_of(entry: str) -> bytes:
-    return hashlib.sha256(b"\x00" + entry.encode("utf-8")).digest()
 
 
 def version_json(dataset: Dataset, version: DatasetVersion, *,
@@ -204,10 +191,12 @@ def version_json(dataset: Dataset, version: DatasetVersion, *,
     if version.leaf_index is not None and version.log_entry is not None:
         body["log"] = {
             "index": version.leaf_index,
-            "leaf_hash": base64.b64encode(leaf_hash_of(version.log_entry)).decode(),
-            "entry": version.log_entry,
+            "leaf_hash": base64.b64encode(entry_format.leaf_hash(version.log_entry)).decode(),
+            "entry": version.log_entry.decode("utf-8"),
             "receipt": version.receipt,
         }
+        if version.metadata_salt is not None:  # v2: the reader may see it, so may check it
+            body["log"]["metadata_salt"] = version.metadata_salt
     return body
 
 
@@ -247,11 +236,14 @@ def require_slug_not_id_shaped(slug: str) -> None:
             "must not look like a dataset id (the 8-4-4-4-12 form of a UUID)", "/slug")])
 
 
-def unique_slugs(session: Session, wanted: list[tuple[str, str]]) -> list[str]:
-    """Pick a free slug for each (base, dataset id): the base, else base + a piece of the id."""
+def unique_slugs(session: Session, wanted: list[tuple[str, str]],
+                 also_taken: set[str] | None = None) -> list[str]:
+    """Pick a free slug for each (base, dataset id): the base, else base + a piece of the id.
+    `also_taken`: slugs about to be written in the same batch."""
     bases = {base for base, _ in wanted}
     taken = set(session.scalars(select(Dataset.slug).where(Dataset.slug.in_(bases)))) if bases \
         else set()
+    taken |= also_taken or set()
     out = []
     for base, dataset_id in wanted:
         slug = base if base not in taken else f"{base[:100]}-{dataset_id[:8]}"
@@ -270,20 +262,18 @@ def require_free_slug(session: Session, slug: str, dataset_id: str | None = None
 # ---------------------------------------------------------------- recording
 
 
-def log_entry_for(change: VersionChange, metadata_sha256: str) -> bytes:
-    entry = canonical_json({
-        "v": 1,
-        "type": change.change,
-        "dataset": change.dataset.id,
-        "version": change.version,
-        "organization": change.organization.id,
-        "metadata_sha256": metadata_sha256,
-        "time": rfc3339(change.now),
-        "visibility": change.visibility.value,
-    })
-    if len(entry) > MAX_ENTRY_BYTES:  # cannot happen with the fixed fields; guard the format
-        raise Problem(500, "Log entry too large", "log entries are at most 65535 bytes")
-    return entry
+def metadata_salt_for(change: VersionChange) -> bytes | None:
+    """Government-only versions commit to salted metadata (entry v2); public ones need not."""
+    return entry_format.new_salt() if change.visibility == Visibility.GOVERNMENT else None
+
+
+def log_entry_for(change: VersionChange, canonical: bytes, salt: bytes | None) -> bytes:
+    """The version's log entry, built by the auditor's own format module."""
+    return entry_format.dataset_entry(
+        kind=change.change, dataset=change.dataset.id, version=change.version,
+        organization=change.organization.id,
+        metadata_sha256=entry_format.metadata_commitment(canonical, salt),
+        time=rfc3339(change.now), visibility=change.visibility.value, salted=salt is not None)
 
 
 def record_versions(session: Session, services: Services, changes: list[VersionChange], *,
@@ -301,7 +291,8 @@ def record_versions(session: Session, services: Services, changes: list[VersionC
             change.canonical = canonical_metadata(change.metadata)
         hashes.append(sha256_hex(change.canonical))
     logged = [i for i, c in enumerate(changes) if c.change in LOGGED_CHANGES]
-    entries = {i: log_entry_for(changes[i], hashes[i]) for i in logged}
+    salts = {i: metadata_salt_for(changes[i]) for i in logged}
+    entries = {i: log_entry_for(changes[i], changes[i].canonical, salts[i]) for i in logged}
     leaves = services.log.append(session, [entries[i] for i in logged]) if logged else []
     leaf_by_change = dict(zip(logged, leaves, strict=True))
 
@@ -313,7 +304,7 @@ def record_versions(session: Session, services: Services, changes: list[VersionC
             "state": change.state.value, "visibility": change.visibility.value,
             "slug": change.slug, "metadata_json": change.canonical.decode("utf-8"),
             "metadata_sha256": hashes[i],
-            "log_entry": entries[i].decode("utf-8") if leaf else None,
+            "metadata_salt": salts[i].hex() if leaf and salts[i] else None,
             "leaf_index": leaf.index if leaf else None,
             "receipt": services.log.sign_receipt(leaf.index, leaf.leaf_hash,
                                                  change.now.replace(tzinfo=UTC))
@@ -326,7 +317,12 @@ def record_versions(session: Session, services: Services, changes: list[VersionC
     session.flush()  # updates of existing datasets
     session.execute(insert(DatasetVersion), rows)
     _update_search(session, services, changes)
-    return [DatasetVersion(**row) for row in rows] if len(rows) <= 16 else []
+    if len(rows) > 16:
+        return []
+    out = [DatasetVersion(**row) for row in rows]
+    for i, version in enumerate(out):  # the one stored copy is log_entries'; same bytes
+        version.log_entry = entries.get(i) if leaf_by_change.get(i) else None
+    return out
 
 
 def dataset_row(dataset: Dataset) -> dict[str, Any]:
@@ -381,8 +377,17 @@ def _organization(session: Session, organization_id: str) -> Organization:
     return organization
 
 
-def dataset_create(session: Session, services: Services, principal: Principal | None,
-                   body: Any) -> Recorded:
+@dataclass(frozen=True)
+class CreateRequest:
+    """A create that passed every check needing no database (permission, request shape,
+    metadata schema): done in the request thread, before the write is queued for a batch."""
+
+    principal: Principal
+    organization_id: str
+    body: dict[str, Any]
+
+
+def prepare_create(principal: Principal | None, body: Any) -> CreateRequest:
     if not isinstance(body, dict):
         raise bad_request("the body must be a JSON object",
                           errors=[FieldError("must be an object", "")])
@@ -392,12 +397,84 @@ def dataset_create(session: Session, services: Services, principal: Principal | 
         raise bad_request("name the organisation to publish for",
                           errors=[FieldError("is required for operator tokens",
                                              "/organization")])
-    require_role(principal, organization_id or "", Role.EDITOR)
+    who = require_role(principal, organization_id or "", Role.EDITOR)
     require_valid_request("create", body)
-    serialize_catalogue_writes(session)
     require_valid_metadata(body["metadata"])
-    organization = _organization(session, organization_id)
+    return CreateRequest(principal=who, organization_id=organization_id or "", body=body)
+
+
+# ---------------------------------------------------------------- batches
+
+class ClaimedInBatch(Exception):
+    """An earlier item of the same batch is about to write what this item needs (its
+    dataset, slug, external id or Idempotency-Key): the item waits for the next batch, where
+    it sees that write committed and is judged against it as usual."""
+
+
+@dataclass
+class BatchClaims:
+    """What the planned items of one batch will write; the database cannot show it yet."""
+
+    slugs: set[str] = field(default_factory=set)
+    datasets: set[str] = field(default_factory=set)
+    external_ids: set[tuple[str, str]] = field(default_factory=set)
+    keys: set[tuple[str, str]] = field(default_factory=set)
+
+    @staticmethod
+    def check(claims: BatchClaims | None, **wanted: Any) -> None:
+        """Raise ClaimedInBatch when any wanted value is already claimed; else claim them."""
+        if claims is None:
+            return
+        pairs = [(getattr(claims, name), value) for name, value in wanted.items()
+                 if value is not None]
+        if any(value in claimed for claimed, value in pairs):
+            raise ClaimedInBatch(str(wanted))
+        for claimed, value in pairs:
+            claimed.add(value)
+
+
+@dataclass
+class Plan:
+    """One write, checked and ready to record: its new versions (none for an unchanged
+    PATCH or an idempotent replay) and how its answer is made once they are recorded."""
+
+    changes: list[VersionChange]
+    finish: Callable[[Session, list[DatasetVersion]], Answer]
+
+
+def record_plans(session: Session, services: Services, plans: list[Plan]) -> list[Answer]:
+    """Record the versions of many plans together (one log append and one index update per
+    `RECORD_CHUNK` versions), then make each plan's answer in the same transaction."""
+    changes = [change for plan in plans for change in plan.changes]
+    versions: list[DatasetVersion] = []
+    for start in range(0, len(changes), RECORD_CHUNK):
+        versions += record_versions(session, services, changes[start:start + RECORD_CHUNK])
+    answers, used = [], 0
+    for plan in plans:
+        answers.append(plan.finish(session, versions[used:used + len(plan.changes)]))
+        used += len(plan.changes)
+    return answers
+
+
+RECORD_CHUNK = 16  # record_versions hands back the versions it recorded up to this many
+
+# A write as the API queues it: plan it in this session (claims: the batch's, None alone).
+PlanWork = Callable[[Session, BatchClaims | None], Plan]
+
+
+# ---------------------------------------------------------------- writing
+
+
+def plan_create(session: Session, request: CreateRequest,
+                claims: BatchClaims | None = None) -> VersionChange:
+    """The database half of a create: organisation, external id and slug checks, then the
+    new dataset's first version (with its log leaf, when published), not yet recorded."""
+    body, principal = request.body, request.principal
+    serialize_catalogue_writes(session)
+    organization = _organization(session, request.organization_id)
     external_id = body.get("external_id")
+    BatchClaims.check(claims, external_ids=(organization.id, external_id) if external_id
+                      else None)
     if external_id and session.scalar(select(Dataset.id).where(
             Dataset.organization_id == organization.id, Dataset.external_id == external_id)):
         raise conflict(f"a dataset with external_id {external_id!r} exists; PATCH it instead",
@@ -407,49 +484,67 @@ def dataset_create(session: Session, services: Services, principal: Principal | 
     if body.get("slug"):
         slug = body["slug"]
         require_slug_not_id_shaped(slug)
+        BatchClaims.check(claims, slugs=slug)
         require_free_slug(session, slug)
     else:
-        slug = unique_slugs(session, [(slug_base(body["metadata"], ""), dataset_id)])[0]
+        slug = unique_slugs(session, [(slug_base(body["metadata"], ""), dataset_id)],
+                            also_taken=claims.slugs if claims else None)[0]
+        BatchClaims.check(claims, slugs=slug)
     state = State(body.get("state", State.PUBLISHED))
     now = utc_now()
     dataset = Dataset(id=dataset_id, slug=slug, organization_id=organization.id,
                       external_id=external_id, state=state.value,
                       visibility=body.get("visibility", Visibility.PUBLIC), current_version=1,
                       title=slug, created_at=now, modified_at=now)
-    change = VersionChange(
+    BatchClaims.check(claims, datasets=dataset_id)
+    return VersionChange(
         dataset=dataset, organization=organization, version=1, new_dataset=True,
         change=Change.PUBLISHED if state == State.PUBLISHED else Change.DRAFTED,
         state=state, visibility=Visibility(body.get("visibility", Visibility.PUBLIC)), slug=slug,
-        metadata=body["metadata"], created_by=principal.id if principal else "", now=now,
+        metadata=body["metadata"], created_by=principal.id, now=now,
         note=body.get("note"))
+
+
+def record_create(session: Session, services: Services, request: CreateRequest) -> Recorded:
+    change = plan_create(session, request)
     (version,) = record_versions(session, services, [change])
-    return Recorded(dataset, version, created=True)
+    return Recorded(change.dataset, version, created=True)
+
+
+def dataset_create(session: Session, services: Services, principal: Principal | None,
+                   body: Any) -> Recorded:
+    return record_create(session, services, prepare_create(principal, body))
 
 
 def _writable_dataset(session: Session, principal: Principal | None, ref: str,
-                      if_match: str | None) -> tuple[Dataset, DatasetVersion, Organization]:
+                      if_match: str | None, claims: BatchClaims | None = None,
+                      ) -> tuple[Dataset, DatasetVersion, Organization]:
     serialize_catalogue_writes(session)
     dataset = find_dataset(session, ref, for_update=True)
     if dataset is None:
         raise not_found(f"no dataset {ref!r}")
     latest = get_version(session, dataset, dataset.current_version)
-    if latest is None or not can_see(principal, dataset, latest):
+    if latest is None or not can_see_version(principal, dataset, latest):
         raise not_found(f"no dataset {ref!r}")
     require_role(principal, dataset.organization_id, Role.EDITOR)
+    BatchClaims.check(claims, datasets=dataset.id)  # If-Match is judged after the earlier one
     check_if_match(if_match, dataset)
     return dataset, latest, _organization(session, dataset.organization_id)
 
 
-def dataset_patch(session: Session, services: Services, principal: Principal | None, ref: str,
-                  body: Any, if_match: str | None = None) -> Recorded:
-    """A new version: RFC 7396 merge patch of the latest version's envelope and metadata."""
-    dataset, latest, organization = _writable_dataset(session, principal, ref, if_match)
+def plan_patch(session: Session, principal: Principal | None, ref: str, body: Any,
+               if_match: str | None = None, claims: BatchClaims | None = None,
+               ) -> tuple[Dataset, DatasetVersion | VersionChange]:
+    """A new version: RFC 7396 merge patch of the latest version's envelope and metadata.
+    Returns the latest version itself when the patch changes nothing."""
+    dataset, latest, organization = _writable_dataset(session, principal, ref, if_match, claims)
     require_valid_request("patch", body)
     metadata = merge_patch(version_metadata(latest), body.get("metadata", {}))
     require_valid_metadata(metadata)
     slug = body.get("slug", dataset.slug)
     if slug != dataset.slug:
         require_slug_not_id_shaped(slug)
+        BatchClaims.check(claims, slugs=slug)
         require_free_slug(session, slug, dataset.id)
     visibility = Visibility(body.get("visibility", latest.visibility))
     if "state" in body:
@@ -461,7 +556,7 @@ def dataset_patch(session: Session, services: Services, principal: Principal | N
         state = State(latest.state)
     if (state == State.PUBLISHED and dataset.released_state == State.PUBLISHED
             and latest.state != State.DRAFT and _unchanged(latest, metadata, visibility, slug)):
-        return Recorded(dataset, latest, created=False)
+        return dataset, latest
     if state == State.DRAFT and dataset.released_state == State.PUBLISHED:
         change_kind, index_now = Change.DRAFTED, False
     elif state == State.DRAFT:
@@ -470,12 +565,19 @@ def dataset_patch(session: Session, services: Services, principal: Principal | N
         change_kind, index_now = Change.UPDATED, True
     else:
         change_kind, index_now = Change.PUBLISHED, True
-    change = VersionChange(
+    return dataset, VersionChange(
         dataset=dataset, organization=organization, version=dataset.current_version + 1,
         change=change_kind, state=state, visibility=visibility, slug=slug, metadata=metadata,
         created_by=principal.id if principal else "", now=utc_now(), note=body.get("note"),
         index_as_released=index_now)
-    (version,) = record_versions(session, services, [change])
+
+
+def dataset_patch(session: Session, services: Services, principal: Principal | None, ref: str,
+                  body: Any, if_match: str | None = None) -> Recorded:
+    dataset, planned = plan_patch(session, principal, ref, body, if_match)
+    if isinstance(planned, DatasetVersion):
+        return Recorded(dataset, planned, created=False)
+    (version,) = record_versions(session, services, [planned])
     return Recorded(dataset, version, created=True)
 
 
@@ -485,10 +587,11 @@ def _unchanged(latest: DatasetVersion, metadata: dict[str, Any], visibility: Vis
             and latest.visibility == visibility.value and latest.slug == slug)
 
 
-def dataset_withdraw(session: Session, services: Services, principal: Principal | None,
-                     ref: str, note: str | None = None, if_match: str | None = None) -> Recorded:
+def plan_withdraw(session: Session, principal: Principal | None, ref: str,
+                  note: str | None = None, if_match: str | None = None,
+                  claims: BatchClaims | None = None) -> VersionChange:
     """Withdrawal is a new version too; a never-published draft is discarded, unlogged."""
-    dataset, latest, organization = _writable_dataset(session, principal, ref, if_match)
+    dataset, latest, organization = _writable_dataset(session, principal, ref, if_match, claims)
     if latest.state == State.WITHDRAWN:
         raise conflict("the dataset is already withdrawn")
     if dataset.released_state == State.PUBLISHED:
@@ -497,10 +600,120 @@ def dataset_withdraw(session: Session, services: Services, principal: Principal 
         base, kind = released, Change.WITHDRAWN
     else:
         base, kind = latest, DISCARDED
-    change = VersionChange(
+    return VersionChange(
         dataset=dataset, organization=organization, version=dataset.current_version + 1,
         change=kind, state=State.WITHDRAWN, visibility=Visibility(base.visibility),
         slug=dataset.slug, metadata=version_metadata(base),
         created_by=principal.id if principal else "", now=utc_now(), note=note)
+
+
+def dataset_withdraw(session: Session, services: Services, principal: Principal | None,
+                     ref: str, note: str | None = None, if_match: str | None = None) -> Recorded:
+    change = plan_withdraw(session, principal, ref, note, if_match)
     (version,) = record_versions(session, services, [change])
-    return Recorded(dataset, version, created=True)
+    return Recorded(change.dataset, version, created=True)
+
+
+# ---------------------------------------------------------------- idempotency and answers
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A write's HTTP answer as plain data (no ORM objects, so it outlives its transaction):
+    what the client gets, and what a retry with the same Idempotency-Key gets again."""
+
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str]
+    replayed: bool = False
+
+
+Render = Callable[[Recorded], Answer]
+
+
+@dataclass(frozen=True)
+class IdempotencyClaim:
+    """A POST with an Idempotency-Key: who sent it, the key, and a hash of the exact body."""
+
+    principal: str
+    key: str
+    request_sha256: str
+
+
+def idempotency_claim(principal: Principal, key: str | None,
+                      raw_body: bytes) -> IdempotencyClaim | None:
+    if key is None:
+        return None
+    if not 1 <= len(key) <= 200 or not key.isprintable():
+        raise bad_request("Idempotency-Key must be 1-200 printable characters",
+                          errors=[FieldError("must be 1-200 printable characters",
+                                             name="Idempotency-Key")])
+    return IdempotencyClaim(principal=principal.id, key=key,
+                            request_sha256=hashlib.sha256(raw_body).hexdigest())
+
+
+def previous_answer(session: Session, claim: IdempotencyClaim | None) -> Answer | None:
+    """The stored answer when this key was used before with the same body; 422 when it was
+    used with another body."""
+    if claim is None:
+        return None
+    previous = session.get(IdempotencyRecord, (claim.principal, claim.key))
+    if previous is None:
+        return None
+    if previous.request_sha256 != claim.request_sha256:
+        raise Problem(422, "Idempotency-Key reused",
+                      "this Idempotency-Key was used with a different body",
+                      "idempotency-key-reused",
+                      [FieldError("was used with a different request body",
+                                  name="Idempotency-Key")])
+    headers = {"Location": previous.location} if previous.location else {}
+    return Answer(previous.status_code, json.loads(previous.response_body), headers,
+                  replayed=True)
+
+
+def remember_answer(session: Session, claim: IdempotencyClaim | None, answer: Answer) -> None:
+    """Store the answer in the write's own transaction: both commit or vanish together."""
+    if claim is None:
+        return
+    session.add(IdempotencyRecord(
+        principal=claim.principal, key=claim.key, request_sha256=claim.request_sha256,
+        status_code=answer.status,
+        response_body=json.dumps(answer.body, ensure_ascii=False, default=str),
+        location=answer.headers.get("Location")))
+    session.flush()
+
+
+def create_plan(session: Session, request: CreateRequest, claim: IdempotencyClaim | None,
+                render: Render, claims: BatchClaims | None = None) -> Plan:
+    """POST /datasets as a plan: a replay of the stored answer, or a new dataset whose answer
+    is stored under the Idempotency-Key with it."""
+    replay = previous_answer(session, claim)
+    if replay is not None:
+        return Plan([], lambda _session, _versions: replay)
+    BatchClaims.check(claims, keys=(claim.principal, claim.key) if claim else None)
+    change = plan_create(session, request, claims)
+
+    def finish(session: Session, versions: list[DatasetVersion]) -> Answer:
+        answer = render(Recorded(change.dataset, versions[0], created=True))
+        remember_answer(session, claim, answer)
+        return answer
+
+    return Plan([change], finish)
+
+
+def patch_plan(session: Session, principal: Principal | None, ref: str, body: Any,
+               if_match: str | None, render: Render, claims: BatchClaims | None = None) -> Plan:
+    dataset, planned = plan_patch(session, principal, ref, body, if_match, claims)
+    if isinstance(planned, DatasetVersion):
+        unchanged = render(Recorded(dataset, planned, created=False))
+        return Plan([], lambda _session, _versions: unchanged)
+    return Plan([planned], lambda _session, versions: render(
+        Recorded(dataset, versions[0], created=True)))
+
+
+def withdraw_plan(session: Session, principal: Principal | None, ref: str, note: str | None,
+                  if_match: str | None, render: Render,
+                  claims: BatchClaims | None = None) -> Plan:
+    change = plan_withdraw(session, principal, ref, note, if_match, claims)
+    return Plan([change], lambda _session, versions: render(
+        Recorded(change.dataset, versions[0], created=True)))

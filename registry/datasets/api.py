@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable
 
 from flask import Blueprint, Response, request, url_for
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from registry.auth.principal import require_signed_in
-from registry.datasets import actions
+from registry.datasets import actions, policy
 from registry.datasets.listing import search_datasets
-from registry.datasets.models import IdempotencyRecord
 from registry.http import (
     current_principal,
     int_arg,
@@ -21,63 +17,56 @@ from registry.http import (
     json_response,
     registry_state,
 )
-from registry.problems import FieldError, Problem, bad_request, conflict
+from registry.problems import FieldError, bad_request, conflict
 
 
-def _version_response(recorded: actions.Recorded, status: int) -> Response:
-    dataset, version = recorded.dataset, recorded.version
-    body = actions.version_json(dataset, version, latest_visible=dataset.current_version)
-    headers = {"ETag": actions.etag_for(version),
-               "Location": url_for("api.dataset_version", ref=dataset.id,
-                                   number=version.version)}
-    return json_response(body, status, headers)
+def _renderer(status: int) -> Callable[[actions.Recorded], actions.Answer]:
+    """How a recorded version becomes its answer. The URL prefix is read here, in the request
+    thread: the answer itself is built in the sequencer's thread, outside any request."""
+    base = url_for("api.datasets")
+
+    def render(recorded: actions.Recorded) -> actions.Answer:
+        dataset, version = recorded.dataset, recorded.version
+        body = actions.version_json(dataset, version, latest_visible=dataset.current_version)
+        return actions.Answer(status, body, {
+            "ETag": actions.etag_for(version),
+            "Location": f"{base}/{dataset.id}/versions/{version.version}"})
+
+    return render
 
 
-def _idempotency_key() -> str | None:
-    key = request.headers.get("Idempotency-Key")
-    if key is None:
-        return None
-    if not 1 <= len(key) <= 200 or not key.isprintable():
-        raise bad_request("Idempotency-Key must be 1-200 printable characters",
-                          errors=[FieldError("must be 1-200 printable characters",
-                                             name="Idempotency-Key")])
-    return key
+def _respond(answer: actions.Answer) -> Response:
+    headers = dict(answer.headers)
+    if answer.replayed:
+        headers["Idempotency-Replayed"] = "true"
+    return json_response(answer.body, answer.status, headers)
+
+
+def _write(work: actions.PlanWork, conflict_detail: str) -> Response:
+    """Run one write: in the process's next publish batch (the sequencer), or in a
+    transaction of its own when batching is off (NDR_PUBLISH_BATCH=0). A lost race on a
+    unique constraint is a 409, not a 500."""
+    state = registry_state()
+    try:
+        if state.sequencer is not None:
+            answer = state.sequencer.submit(work)
+        else:
+            with state.db.write() as session:
+                (answer,) = actions.record_plans(session, state.services, [work(session, None)])
+    except IntegrityError:
+        raise conflict(conflict_detail) from None
+    return _respond(answer)
 
 
 def create_dataset() -> Response:
     principal = require_signed_in(current_principal())
-    key = _idempotency_key()
-    body = json_body()
-    request_sha = hashlib.sha256(request.get_data(cache=True)).hexdigest()
-    state = registry_state()
-    try:
-        with state.db.write() as session:
-            if key is not None:
-                previous = session.get(IdempotencyRecord, (principal.id, key))
-                if previous is not None:
-                    if previous.request_sha256 != request_sha:
-                        raise Problem(422, "Idempotency-Key reused",
-                                      "this Idempotency-Key was used with a different body",
-                                      "idempotency-key-reused",
-                                      [FieldError("was used with a different request body",
-                                                  name="Idempotency-Key")])
-                    replay = json_response(json.loads(previous.response_body),
-                                           previous.status_code,
-                                           {"Idempotency-Replayed": "true"})
-                    if previous.location:
-                        replay.headers["Location"] = previous.location
-                    return replay
-            recorded = actions.dataset_create(session, state.services, principal, body)
-            response = _version_response(recorded, 201)
-            if key is not None:
-                session.add(IdempotencyRecord(
-                    principal=principal.id, key=key, request_sha256=request_sha,
-                    status_code=201, response_body=response.get_data(as_text=True),
-                    location=response.headers.get("Location")))
-        return response
-    except IntegrityError:
-        raise conflict("a concurrent request changed this dataset or used this "
-                       "Idempotency-Key; retry") from None
+    claim = actions.idempotency_claim(principal, request.headers.get("Idempotency-Key"),
+                                      request.get_data(cache=True))
+    prepared = actions.prepare_create(principal, json_body())  # checked before it is queued
+    render = _renderer(201)
+    return _write(lambda session, claims: actions.create_plan(
+        session, prepared, claim, render, claims),
+        "a concurrent request changed this dataset or used this Idempotency-Key; retry")
 
 
 def list_datasets() -> Response:
@@ -91,29 +80,22 @@ def show_dataset(ref: str) -> Response:
     principal = current_principal()
     with registry_state().db.read() as session:
         dataset, version = actions.dataset_show(session, principal, ref)
-        latest = actions.visible_version_number(principal, dataset)
+        latest = policy.shown_version_number(principal, dataset)
         body = actions.version_json(dataset, version, latest_visible=latest)
     return json_response(body, headers={"ETag": actions.etag_for(version)})
 
 
-def _record_change(change: Callable[[Session, actions.Services], actions.Recorded]
-                   ) -> Response:
-    """Run one versioning action in one transaction; a lost race is a 409, not a 500."""
-    state = registry_state()
-    try:
-        with state.db.write() as session:
-            return _version_response(change(session, state.services), 200)
-    except IntegrityError:
-        raise conflict("another change to this dataset was recorded at the same time; "
-                       "fetch it and retry") from None
+CHANGED_MEANWHILE = ("another change to this dataset was recorded at the same time; fetch it "
+                     "and retry")
 
 
 def patch_dataset(ref: str) -> Response:
     principal = current_principal()
     body = json_body()
     if_match = request.headers.get("If-Match")
-    return _record_change(lambda session, services: actions.dataset_patch(
-        session, services, principal, ref, body, if_match))
+    render = _renderer(200)
+    return _write(lambda session, claims: actions.patch_plan(
+        session, principal, ref, body, if_match, render, claims), CHANGED_MEANWHILE)
 
 
 def withdraw_dataset(ref: str) -> Response:
@@ -127,8 +109,9 @@ def withdraw_dataset(ref: str) -> Response:
                               errors=[FieldError("only 'reason' (a string) is allowed", "")])
         note = body.get("reason", note)
     if_match = request.headers.get("If-Match")
-    return _record_change(lambda session, services: actions.dataset_withdraw(
-        session, services, principal, ref, note, if_match))
+    render = _renderer(200)
+    return _write(lambda session, claims: actions.withdraw_plan(
+        session, principal, ref, note, if_match, render, claims), CHANGED_MEANWHILE)
 
 
 def list_versions(ref: str) -> Response:
@@ -150,7 +133,7 @@ def show_version(ref: str, number: int) -> Response:
     principal = current_principal()
     with registry_state().db.read() as session:
         dataset, version = actions.dataset_version(session, principal, ref, number)
-        latest = actions.visible_version_number(principal, dataset)
+        latest = policy.shown_version_number(principal, dataset)
         body = actions.version_json(dataset, version, latest_visible=latest)
     return json_response(body, headers={"ETag": actions.etag_for(version)})
 

@@ -6,25 +6,19 @@ import json
 from datetime import date
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
 from registry.auth.principal import Principal
 from registry.datasets.models import Dataset, DatasetVersion
+from registry.datasets.policy import listed_version_number, viewer_for
 from registry.http import int_arg
 from registry.problems import FieldError, bad_request
-from search import FACET_FIELDS, InvalidCursor, SearchQuery, SearchResults, Viewer
+from search import FACET_FIELDS, InvalidCursor, SearchQuery, SearchResults
 
 FILTER_ARGS = tuple(FACET_FIELDS)
 DATE_ARGS = ("issued_from", "issued_to", "modified_from", "modified_to")
-
-
-def viewer_for(principal: Principal | None) -> Viewer:
-    if principal is None:
-        return Viewer.anonymous()
-    return Viewer.government_user([principal.organization_id] if principal.organization_id
-                                  else [])
 
 
 def _date_arg(args: MultiDict[str, str], name: str) -> date | None:
@@ -98,8 +92,7 @@ def indexed_versions(session: Session, dataset_ids: list[str]
         select(Dataset, DatasetVersion)
         .join(DatasetVersion, and_(
             DatasetVersion.dataset_id == Dataset.id,
-            DatasetVersion.version == func.coalesce(Dataset.released_version,
-                                                    Dataset.current_version)))
+            DatasetVersion.version == listed_version_number()))
         .where(Dataset.id.in_(dataset_ids)))
     found = {dataset.id: (dataset, version) for dataset, version in rows}
     return [found[i] for i in dataset_ids if i in found]

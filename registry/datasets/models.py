@@ -9,9 +9,10 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint, select
+from sqlalchemy.orm import Mapped, column_property, mapped_column
 
+from anchoring.log_store import LogEntry
 from registry.database import Base
 from registry.timefmt import utc_now
 
@@ -72,12 +73,21 @@ class DatasetVersion(Base):
     slug: Mapped[str] = mapped_column(String(120))
     metadata_json: Mapped[str] = mapped_column(Text)
     metadata_sha256: Mapped[str] = mapped_column(String(64))
-    log_entry: Mapped[str | None] = mapped_column(Text)
+    # Hex 32-byte salt of a v2 (government-only) entry's metadata commitment; given only to
+    # readers allowed to see the version.
+    metadata_salt: Mapped[str | None] = mapped_column(String(64))
     leaf_index: Mapped[int | None] = mapped_column(BigInteger, unique=True)
     receipt: Mapped[str | None] = mapped_column(Text)
     note: Mapped[str | None] = mapped_column(Text)
     created_by: Mapped[str] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
+
+
+# The entry's bytes live once, in log_entries: tiles, bundles and the API all read that copy,
+# so they can never disagree (a second copy here was removed by migration 0008).
+DatasetVersion.log_entry = column_property(
+    select(LogEntry.entry).where(LogEntry.idx == DatasetVersion.leaf_index)
+    .correlate_except(LogEntry).scalar_subquery())
 
 
 class IdempotencyRecord(Base):

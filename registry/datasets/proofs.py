@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from anchoring.bundle import ProofBundle, build_bundle
+from anchoring.log_store import require_not_halted
 from registry.auth.principal import Principal
 from registry.datasets import actions
 from registry.problems import Problem, not_found
@@ -39,6 +40,8 @@ def version_proof_bundle(state: RegistryState, session: Session, principal: Prin
         raise not_found(f"version {number} of {ref!r} is a draft; drafts are not logged")
     index, entry, dataset_id = version.leaf_index, version.log_entry, dataset.id
     metadata, receipt = actions.version_metadata(version), version.receipt
+    salt = bytes.fromhex(version.metadata_salt) if version.metadata_salt else None
+    require_not_halted(session)  # a halted log vouches for nothing: 503 with the alarm
     checkpoint = state.log.checkpoint_at_least(session, index + 1)
     if checkpoint is None:
         # Newer than the last checkpoint: sign one now (the same guarded signing the
@@ -46,13 +49,14 @@ def version_proof_bundle(state: RegistryState, session: Session, principal: Prin
         with state.db.write() as writer:
             state.log.sign_checkpoint_if_grown(writer)
         session.rollback()  # a fresh snapshot that sees the new checkpoint
-        checkpoint = state.log.checkpoint_at_least(session, index + 1)
+        require_not_halted(session)  # a halted log vouches for nothing: 503 with the alarm
+    checkpoint = state.log.checkpoint_at_least(session, index + 1)
     if checkpoint is None:
         raise Problem(503, "Not yet checkpointed", "no signed checkpoint covers this version",
                       "not-yet-checkpointed", headers={"Retry-After": "1"})
     path = state.log.inclusion_proof(session, index, checkpoint.size)
     return build_bundle(
         origin=state.log.origin, dataset=dataset_id, version=number,
-        entry=entry.encode("utf-8"), metadata=metadata, index=index,
+        entry=bytes(entry), metadata=metadata, metadata_salt=salt, index=index,
         tree_size=checkpoint.size, inclusion_path=path, checkpoint=checkpoint.note,
         receipt=receipt, anchors=anchors_for(state, session, checkpoint.size))

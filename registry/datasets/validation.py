@@ -17,6 +17,13 @@ from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
 
 from registry.config import PROJECT_ROOT
+from registry.datasets.field_rules import (
+    SAFE_CONTACT_URL_PATTERN,
+    SAFE_URL_PATTERN,
+    URL_MESSAGE,
+    calendar_problem,
+    date_field_errors,
+)
 from registry.problems import FieldError, validation_failed
 
 SCHEMA_DIR = PROJECT_ROOT / "schemas"
@@ -72,6 +79,13 @@ def _field_errors(error: ValidationError, prefix: str) -> list[FieldError]:
 
 
 def _message(error: ValidationError) -> str:
+    if error.validator == "pattern" and error.validator_value in (SAFE_URL_PATTERN,
+                                                                   SAFE_CONTACT_URL_PATTERN):
+        return URL_MESSAGE + (" or mailto:" if error.validator_value
+                              == SAFE_CONTACT_URL_PATTERN else "")
+    if (error.validator == "pattern" and str(error.validator_value).startswith("^(?!0000)")
+            and isinstance(error.instance, str) and error.instance.startswith("0000")):
+        return calendar_problem(error.instance) or "is out of range"
     if error.validator == "pattern":
         return f"does not match the expected form ({error.validator_value})"
     if error.validator == "enum":
@@ -125,8 +139,16 @@ def unstorable_text_errors(value: Any, pointer: str = "") -> list[FieldError]:
 
 
 def metadata_errors(metadata: Any, prefix: str = "/metadata") -> list[FieldError]:
-    return (unstorable_text_errors(metadata, prefix)
-            or collect_errors(metadata_validator(), metadata, prefix))
+    unstorable = unstorable_text_errors(metadata, prefix)
+    if unstorable:
+        return unstorable
+    errors = collect_errors(metadata_validator(), metadata, prefix)
+    named = {e.pointer for e in errors}
+    # The schema checks a date's form; whether the day exists (no 2024-02-30, no year 0000)
+    # needs the calendar.
+    return errors + [FieldError(message, prefix + pointer)
+                     for pointer, message in date_field_errors(metadata)
+                     if prefix + pointer not in named]
 
 
 def canonical_or_field_errors(metadata: Any, prefix: str = "/metadata") -> bytes:

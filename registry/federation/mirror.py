@@ -213,8 +213,8 @@ class Mirror:
             if not isinstance(data, dict) or data.get("type") not in DATASET_TYPES:
                 skipped += 1
                 continue
-            if data.get("visibility", "public") != "public":
-                skipped += 1  # government-only: never fetched, never mirrored
+            if data.get("visibility", "public") != "public" or data.get("v") != 1:
+                skipped += 1  # government-only (or salted v2): never fetched, never mirrored
                 continue
             problem = _entry_problem(data)
             if problem:
@@ -339,11 +339,14 @@ class Mirror:
                 dataset.modified_at = now
                 latest[dataset_id] = (dataset, number, state, metadata)
             versions.append({
-                "dataset_id": dataset_id, "version": number, "change": str(data["type"]),
+                # Not "dataset.*": this hub did not log the version; a member.checkpoint leaf
+                # covers it. The self-audit holds logged kinds to a leaf of this log.
+                "dataset_id": dataset_id, "version": number,
+                "change": "federated." + str(data["type"]).split(".", 1)[1],
                 "state": state.value, "visibility": "public", "slug": dataset.slug,
                 "metadata_json": canonicalize(metadata).decode("utf-8"),
-                "metadata_sha256": str(data["metadata_sha256"]), "log_entry": None,
-                "leaf_index": None, "receipt": None,
+                "metadata_sha256": str(data["metadata_sha256"]), "leaf_index": None,
+                "receipt": None,
                 "note": f"federated from {origin}, leaf {record.index}",
                 "created_by": f"federation:{origin}"[:80], "created_at": now})
             provenance.append({

@@ -7,11 +7,10 @@ from functools import cache
 from typing import Any
 
 from jsonschema import Draft202012Validator
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from registry.auth.principal import Principal, require_operator, require_role
-from registry.datasets.models import Dataset, State
 from registry.datasets.validation import collect_errors, load_schema
 from registry.organizations.models import Organization, Role
 from registry.problems import FieldError, conflict, not_found, validation_failed
@@ -65,12 +64,6 @@ def organization_show(session: Session, organization_id: str) -> Organization:
     if org is None:
         raise not_found(f"no organisation {organization_id!r}")
     return org
-
-
-def published_counts(session: Session) -> dict[str, int]:
-    rows = session.execute(select(Dataset.organization_id, func.count()).where(
-        Dataset.released_state == State.PUBLISHED).group_by(Dataset.organization_id))
-    return {org_id: count for org_id, count in rows}
 
 
 def organization_list(session: Session) -> list[Organization]:

@@ -17,7 +17,9 @@ from flask_babel import format_datetime, get_locale
 from flask_wtf.csrf import generate_csrf
 from werkzeug.exceptions import HTTPException
 
+from registry.datasets.field_rules import safe_link
 from registry.federation.network_page import network
+from registry.http import refuse_tokens_in_query
 from registry.problems import Problem
 from registry.web import vocabulary
 from registry.web.audit import audit
@@ -25,7 +27,13 @@ from registry.web.department import department, load_session_principal, signin_p
 from registry.web.i18n import HTML_LANG, configure_babel, current_language, remember_language_choice
 from registry.web.public import public
 from registry.web.rendering import json_ld, localized, render_markdown, safe_highlight
-from registry.web.security import add_security_headers, configure_session, require_csrf
+from registry.web.security import (
+    add_security_headers,
+    configure_session,
+    require_csrf,
+    trust_proxies,
+)
+from registry.web.signin import install_signin_limits, too_many_signins
 
 PORTAL_BLUEPRINTS: tuple[Blueprint, ...] = (public, signin_pages, department, audit, network)
 
@@ -38,6 +46,7 @@ def _prepare_blueprints() -> None:
         blueprint.before_request(require_csrf)
         blueprint.register_error_handler(Problem, problem_page)
         blueprint.register_error_handler(HTTPException, http_error_page)
+    signin_pages.register_error_handler(429, too_many_signins)
 
 
 def create_pages_blueprint(app: Flask) -> None:
@@ -45,10 +54,13 @@ def create_pages_blueprint(app: Flask) -> None:
     configure_session(app, Path(settings.secret_key_file or settings.var_dir /
                                 "session-secret.key"), settings.public_url)
     configure_babel(app)
+    trust_proxies(app, settings.trusted_proxies)
+    app.before_request(refuse_tokens_in_query)
     app.after_request(add_security_headers)
     _register_template_helpers(app)
     for blueprint in PORTAL_BLUEPRINTS:
         app.register_blueprint(blueprint)
+    install_signin_limits(app)
 
 
 def registry_state_from(app: Flask) -> Any:
@@ -89,7 +101,8 @@ def _human_size(size: Any) -> str:
 def _register_template_helpers(app: Flask) -> None:
     app.jinja_env.filters.update(
         markdown=render_markdown, highlight=safe_highlight, json_ld=json_ld,
-        human_size=_human_size, datetime=lambda value: format_datetime(value, "medium"))
+        human_size=_human_size, safe_link=safe_link,
+        datetime=lambda value: format_datetime(value, "medium"))
     app.jinja_env.policies["json.dumps_kwargs"] = {"ensure_ascii": False, "sort_keys": True}
 
     @app.context_processor

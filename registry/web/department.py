@@ -19,7 +19,7 @@ from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from registry.auth.principal import Principal
-from registry.auth.users import check_password, principal_for_user
+from registry.auth.users import principal_for_user
 from registry.datasets.actions import (
     dataset_create,
     dataset_patch,
@@ -39,6 +39,7 @@ from registry.web.forms import (
     form_from_request,
     merge_patch_between,
 )
+from registry.web.signin import SESSION_KEY, sign_in, sign_out, signed_in_user_id
 
 department = Blueprint("department", __name__, url_prefix="/department")
 signin_pages = Blueprint("account", __name__)
@@ -48,13 +49,13 @@ View = TypeVar("View", bound=Callable[..., Any])
 
 def load_session_principal() -> None:
     """Before each portal request: the signed-in user becomes the principal actions see."""
-    user_id = session.get("user_id")
+    user_id = signed_in_user_id()  # only while the server-side session is open (F7)
     if not user_id:
         return
     with registry_state().db.read() as db_session:
         user = db_session.get(User, user_id)
         if user is None or user.disabled:
-            session.pop("user_id", None)
+            session.pop(SESSION_KEY, None)
             return
         g.session_principal = principal_for_user(db_session, user)
         g.user_name = user.display_name or user.email
@@ -77,20 +78,19 @@ def _principal() -> Principal:
 
 
 @signin_pages.route("/signin", methods=["GET", "POST"])
-def signin() -> Response | tuple[str, int] | str:
+def signin() -> Response | tuple[str, int, dict[str, str]] | str:
     if request.method == "GET":
         return render_template("signin.html", email="", error=None)
     email = request.form.get("email", "")
     password = request.form.get("password", "")
-    with registry_state().db.read() as db_session:
-        user = check_password(db_session, email, password)
-        user_id = user.id if user else None
-    if user_id is None:
-        return render_template("signin.html", email=email,
-                               error=_("The e-mail address or the password is wrong.")), 401
+    outcome = sign_in(email, password)  # throttled, locked out after repeated failures (F4)
+    if outcome.session_id is None:
+        headers = {"Retry-After": str(outcome.retry_after)} if outcome.retry_after else {}
+        return render_template("signin.html", email=email, error=outcome.error or _(
+            "The e-mail address or the password is wrong.")), outcome.status, headers
     language = session.get("lang")
     session.clear()  # a fresh session (and CSRF token) on every sign-in
-    session["user_id"] = user_id
+    session[SESSION_KEY] = outcome.session_id
     if language:
         session["lang"] = language
     target = request.args.get("next", "")
@@ -100,6 +100,7 @@ def signin() -> Response | tuple[str, int] | str:
 
 @signin_pages.post("/signout")
 def signout() -> Response:
+    sign_out()  # ends the session on the server: a copied cookie stops working
     language = session.get("lang")
     session.clear()
     if language:

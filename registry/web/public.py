@@ -2,7 +2,7 @@
 
 Every page reads through the same actions and search as the JSON API (`dataset_show`,
 `query_from_args`, `run_search`, `hydrate`), so the portal can never show what the API would
-hide — drafts and government-only entries follow `can_see` in both.
+hide — drafts and government-only entries follow `registry.datasets.policy` in both.
 """
 
 from __future__ import annotations
@@ -16,11 +16,12 @@ from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
 from registry.datasets.actions import dataset_show, dataset_version, dataset_versions
-from registry.datasets.listing import FILTER_ARGS, hydrate, query_from_args, run_search, viewer_for
+from registry.datasets.listing import FILTER_ARGS, hydrate, query_from_args, run_search
 from registry.datasets.models import DatasetVersion
+from registry.datasets.policy import organization_counts, viewer_for
 from registry.demo import FILES_DIR
 from registry.http import current_principal, registry_state
-from registry.organizations.actions import organization_list, organization_show, published_counts
+from registry.organizations.actions import organization_list, organization_show
 from registry.organizations.models import Organization
 from registry.web.i18n import current_language
 from registry.web.provenance import provenance_of
@@ -264,9 +265,10 @@ def _envelope_changes(older: DatasetVersion, newer: DatasetVersion) -> list[tupl
 @public.get("/organizations")
 def organizations() -> str:
     state = registry_state()
+    principal = current_principal()
     with state.db.read() as session:
         orgs = organization_list(session)
-        counts = published_counts(session)
+        counts = organization_counts(session, principal)
     return render_template("organizations.html", tree=organization_tree(orgs, counts))
 
 

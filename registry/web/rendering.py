@@ -16,6 +16,8 @@ import nh3
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
+from registry.datasets.field_rules import safe_link
+
 MARKDOWN_TAGS = {"p", "br", "strong", "em", "code", "pre", "blockquote", "ul", "ol", "li",
                  "a", "h3", "h4", "h5", "h6", "table", "thead", "tbody", "tr", "th", "td",
                  "hr", "del"}
@@ -94,7 +96,8 @@ def schema_org_dataset(metadata: dict[str, Any], *, url: str, json_url: str,
     if temporal.get("start"):
         data["temporalCoverage"] = f"{temporal['start']}/{temporal.get('end', '..')}"
     data["distribution"] = [
-        {"@type": "DataDownload", "contentUrl": d.get("download_url") or d.get("access_url"),
+        {"@type": "DataDownload",
+         "contentUrl": safe_link(d.get("download_url")) or safe_link(d.get("access_url")),
          "encodingFormat": d.get("media_type") or d.get("format"), "name": d.get("title"),
          "contentSize": d.get("byte_size")}
         for d in metadata.get("distributions", [])] or None

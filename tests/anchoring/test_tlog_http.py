@@ -29,7 +29,11 @@ def _get(url: str) -> tuple[int, dict[str, str], bytes]:
 
 
 def _entries(start: int, count: int) -> list[bytes]:
-    return [canonicalize({"v": 1, "n": i, "dataset": f"d{i}"}) for i in range(start, start + count)]
+    """Well-formed entries: the monitor checks each one's format, not only its hash."""
+    return [canonicalize({"v": 1, "type": "dataset.published", "dataset": f"d{i}",
+                          "version": 1, "organization": "org", "metadata_sha256": "0" * 64,
+                          "time": "2025-01-01T00:00:00Z"})
+            for i in range(start, start + count)]
 
 
 def test_tiles_checkpoint_and_key(log_env: LogEnv, serve) -> None:  # type: ignore[no-untyped-def]

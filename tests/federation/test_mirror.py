@@ -88,6 +88,16 @@ def test_public_entries_are_mirrored_searchable_and_provable(setup: Setup, tmp_p
         assert session.scalar(select(func.count()).select_from(FederatedEntry)) == 4
         assert "grain" not in json.dumps([e.entry for e in session.scalars(
             select(FederatedEntry))])
+    # The hub's own self-audit accepts the member.checkpoint leaves and the federated rows
+    # (they are not versions of this log: a member.checkpoint leaf covers them).
+    from anchoring.self_audit import audit_leaves
+    from registry.datasets.log_audit import catalogue_auditor
+
+    with setup.hub.state.db.read() as session:
+        size = setup.hub.state.log.size(session)
+        assert size >= 1
+        assert audit_leaves(session, 0, [], size)[0] == []
+        assert catalogue_auditor(setup.hub.state.log)(session, "", 1000)[0] == []
     # Nothing new: a second run does nothing.
     again = Mirror(setup.hub.state).run_member(MEMBER_ORIGIN)
     assert (again.mirrored, again.start, again.end) == (0, 5, 5)

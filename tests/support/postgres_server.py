@@ -11,6 +11,7 @@ URL, for running a benchmark by hand.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
@@ -21,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -123,6 +125,20 @@ class PostgresServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+@contextlib.contextmanager
+def admin_url(configured: str | None = None) -> Iterator[str]:
+    """The configured server's admin URL, else a scratch server's for the duration.
+
+    For benchmarks: ``NDR_BENCH_PG=postgresql://…`` measures an existing server, and with
+    nothing configured the run still measures a real PostgreSQL, started and removed here.
+    """
+    if configured:
+        yield configured
+        return
+    with PostgresServer() as server:
+        yield server.admin_url
 
 
 def main() -> int:

@@ -1,7 +1,7 @@
 """Federation: trusted members and what the hub witnessed; members' cosignatures.
 
 Revision ID: 0010_federation
-Revises: 0006_slugs_never_ids
+Revises: 0011_sessions_and_token_chain
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010_federation"
-down_revision = "0006_slugs_never_ids"
+down_revision = "0011_sessions_and_token_chain"
 branch_labels = None
 depends_on = None
 

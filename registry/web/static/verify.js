@@ -13,6 +13,11 @@
     for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
     return out;
   }
+  function hexdecode(text) {
+    const out = new Uint8Array(text.length / 2);
+    for (let i = 0; i < out.length; i++) out[i] = parseInt(text.slice(2 * i, 2 * i + 2), 16);
+    return out;
+  }
   function hex(bytes) {
     return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
   }
@@ -136,11 +141,20 @@
 
     await step("metadata", async () => {
       if (!entry) throw new Error("the log entry is not JSON");
-      const digest = hex(await sha256(enc.encode(canonicalize(bundle.metadata))));
+      // Entry v1 commits to SHA-256(metadata); v2 (government-only) to SHA-256(salt || metadata)
+      // with the per-version salt the bundle carries for readers allowed to see it.
+      if (entry.v !== 1 && entry.v !== 2) throw new Error("unknown log entry version " + entry.v);
+      const salted = entry.v === 2;
+      const saltHex = bundle.metadata_salt;
+      if (salted && typeof saltHex !== "string") throw new Error("a v2 entry commits to salted metadata, but the bundle has no salt");
+      if (!salted && saltHex != null) throw new Error("a v1 entry commits to unsalted metadata, yet the bundle has a salt");
+      if (salted && !/^[0-9a-f]{64}$/.test(saltHex)) throw new Error("the metadata salt is not 32 bytes of hex");
+      const salt = salted ? hexdecode(saltHex) : new Uint8Array(0);
+      const digest = hex(await sha256(concat(salt, enc.encode(canonicalize(bundle.metadata)))));
       if (digest !== bundle.metadata_sha256) throw new Error("SHA-256 of the metadata is " + digest + ", the bundle says " + bundle.metadata_sha256);
       if (entry.metadata_sha256 !== digest) throw new Error("the log entry commits to " + entry.metadata_sha256 + ", the metadata hashes to " + digest);
       if (entry.dataset !== bundle.dataset || entry.version !== bundle.version) throw new Error("the log entry is for another dataset or version");
-      return digest;
+      return digest + (salted ? " (v2, salted)" : "");
     });
     let leaf = null;
     await step("leaf", async () => {

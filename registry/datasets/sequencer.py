@@ -1,0 +1,221 @@
+"""Concurrent publishes of one process, sequenced in small batches (the way Tessera batches).
+
+Why: every write takes the catalogue's write lock (SQLite's `BEGIN IMMEDIATE`, PostgreSQL's
+advisory lock) and ends in a commit, which is an fsync. One transaction per request made
+concurrent publishers queue for the lock one at a time — on SQLite by sleeping in the busy
+handler — so 8 clients got about 13 acknowledged writes/s with a p99 of seconds. Here the
+request threads hand their already-validated work to one sequencer thread per process, which
+takes everything that arrives within a few milliseconds (at most `max_batch` items), records
+it in ONE transaction — consecutive leaf indexes, one commit — and only then wakes each
+request thread with its own result (its receipt is in it).
+
+How a batch is recorded: each item is first *planned* in its own SAVEPOINT (its database
+checks: organisation, slug, external id, If-Match, Idempotency-Key), so a conflict or a
+validation failure of one rolls back that item only and the request gets its own error. An
+item that needs what an earlier item of the batch is about to write (the same dataset, slug,
+external id or key) waits for the next batch. Then the planned versions of the whole batch are
+recorded together (`actions.record_plans`: one log append, one executemany per table, one index
+update), and each answer (with its receipt) is made. Should recording the batch fail anyway,
+the transaction is rolled back and each item is retried alone, in a transaction of its own.
+
+What stays true:
+* Nobody gets an answer before the commit: a crash before it loses only unacknowledged writes.
+* Indexes stay gap-free across processes: batches of different gunicorn workers still take
+  the database write lock in turn, and the log's head row is locked by each append.
+* Results are rendered inside the item's savepoint (plain data, no ORM objects), so a later
+  item's rollback cannot expire what an earlier one returns.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from registry.database import Database, serialize_catalogue_writes
+from registry.datasets.actions import (
+    Answer,
+    BatchClaims,
+    ClaimedInBatch,
+    Plan,
+    PlanWork,
+    Services,
+    record_plans,
+)
+
+log = logging.getLogger(__name__)
+
+
+
+@dataclass(eq=False)  # identity: a pending write is itself, whatever it holds
+class _Pending:
+    work: PlanWork
+    done: threading.Event = field(default_factory=threading.Event)
+    result: Answer | None = None
+    error: BaseException | None = None
+
+
+class SequencerStopped(RuntimeError):
+    """The process is shutting down; the write was not recorded."""
+
+
+class PublishSequencer:
+    """One per process: batches the writes submitted by its request threads."""
+
+    def __init__(self, db: Database, services: Services, *, max_batch: int = 32,
+                 linger: float = 0.002, lock_file: Path | None = None) -> None:
+        self.db = db
+        self.services = services
+        self.max_batch = max(1, max_batch)
+        self.linger = max(0.0, linger)
+        self.lock_file = lock_file
+        self._queue: queue.Queue[_Pending] = queue.Queue()
+        self._carried: list[_Pending] = []  # deferred by a claim: first in the next batch
+        self._stop = threading.Event()
+        self._start_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+        self.batches = 0  # committed batches and items (for the bench and tests)
+        self.items = 0
+
+    # -- request threads -------------------------------------------------------------------
+
+    def submit(self, work: PlanWork) -> Answer:
+        """Plan and record `work` in the next batch; return its answer once the batch
+        committed, or raise its own error (a failed item) or the batch's (a failed commit)."""
+        self._ensure_running()
+        pending = _Pending(work)
+        self._queue.put(pending)
+        pending.done.wait()
+        if pending.error is not None:
+            raise pending.error
+        assert pending.result is not None
+        return pending.result
+
+    def _ensure_running(self) -> None:
+        if self._stop.is_set():
+            raise SequencerStopped("the registry is shutting down")
+        if self._thread is not None and self._pid == os.getpid() and self._thread.is_alive():
+            return
+        with self._start_lock:  # first use in this process (gunicorn forks after import)
+            if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
+                self._pid = os.getpid()
+                self._thread = threading.Thread(target=self._run, name="ndr-publish-sequencer",
+                                                daemon=True)
+                self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        leftovers, self._carried = self._carried, []
+        while True:
+            try:
+                leftovers.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        for pending in leftovers:  # whoever still waits learns the write did not happen
+            pending.error = SequencerStopped("the registry is shutting down")
+            pending.done.set()
+
+    # -- the sequencer thread --------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            if self._carried:
+                first, rest = self._carried[0], self._carried[1:]
+                self._carried = []
+            else:
+                try:
+                    first, rest = self._queue.get(timeout=0.2), []
+                except queue.Empty:
+                    continue
+            self._record(self._collect([first, *rest]))
+
+    def _collect(self, batch: list[_Pending]) -> list[_Pending]:
+        """What is waiting, plus what arrives within `linger` seconds (at most max_batch)."""
+        deadline = time.monotonic() + self.linger
+        while len(batch) < self.max_batch:
+            remaining = deadline - time.monotonic()
+            try:
+                batch.append(self._queue.get(timeout=remaining) if remaining > 0
+                             else self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return batch
+
+    def _record(self, batch: list[_Pending]) -> None:
+        planned: list[tuple[_Pending, Plan]] = []
+        try:
+            with self._turn(), self.db.write() as session:
+                serialize_catalogue_writes(session)
+                claims = BatchClaims()
+                for pending in batch:
+                    savepoint = session.begin_nested()
+                    try:
+                        planned.append((pending, pending.work(session, claims)))
+                        savepoint.commit()
+                    except ClaimedInBatch:
+                        savepoint.rollback()
+                        self._carried.append(pending)
+                    except Exception as exc:  # this item only: its savepoint is undone
+                        if savepoint.is_active:
+                            savepoint.rollback()
+                        pending.error = exc
+                answers = record_plans(session, self.services, [plan for _, plan in planned])
+            for (pending, _), answer in zip(planned, answers, strict=True):
+                pending.result = answer
+            self.batches += 1
+            self.items += len(planned)
+        except Exception as exc:
+            log.warning("a publish batch of %d failed (%s); recording its items one by one",
+                        len(planned), exc)
+            for pending, _ in planned:
+                self._record_alone(pending)
+        finally:
+            for pending in batch:
+                if pending not in self._carried:
+                    pending.done.set()
+
+    def _record_alone(self, pending: _Pending) -> None:
+        """The unbatched path, for the items of a batch that failed as a whole."""
+        pending.result = pending.error = None
+        try:
+            with self._turn(), self.db.write() as session:
+                (pending.result,) = record_plans(session, self.services,
+                                                 [pending.work(session, None)])
+        except Exception as exc:
+            pending.result, pending.error = None, exc
+
+    @contextmanager
+    def _turn(self) -> Iterator[None]:
+        """On SQLite, wait for the other processes' batches in the kernel (an advisory file
+        lock) instead of SQLite's busy handler, which sleeps and polls: a waiting batch
+        starts the moment the previous one commits."""
+        if self.lock_file is None:
+            yield
+            return
+        fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
+
+
+def sqlite_lock_file(db: Database) -> Path | None:
+    """The advisory lock file beside a SQLite database (None for PostgreSQL, whose advisory
+    lock already queues waiters)."""
+    if not db.is_sqlite:
+        return None
+    database = db.engine.url.database
+    if not database or database == ":memory:":
+        return None
+    return Path(database).with_name(Path(database).name + ".publish-lock")
