@@ -32,6 +32,7 @@ def create_app(settings: Settings | None = None, *, state: RegistryState | None 
     from registry.api import create_api_blueprint
     from registry.ckan_api import ckan_blueprint
     from registry.dcat import dcat_blueprint
+    from registry.federation.api import federation_blueprint
     from registry.log_views import log_blueprint
     from registry.ops import ops_blueprint
     from registry.web import create_pages_blueprint
@@ -44,6 +45,7 @@ def create_app(settings: Settings | None = None, *, state: RegistryState | None 
     # CKAN serves its action API with and without the version; ckanapi uses /api/action.
     app.register_blueprint(ckan_blueprint, url_prefix="/api/action", name="ckan_unversioned")
     app.register_blueprint(ops_blueprint)
+    app.register_blueprint(federation_blueprint)
     create_pages_blueprint(app)  # the portal: pages, Babel, CSRF, security headers
 
     @app.before_request

@@ -247,3 +247,6 @@ def start_background(state: RegistryState) -> None:
         anchor = BackgroundThread("ndr-anchor-worker", worker.run_forever)
         anchor.start()
         state.background.append(anchor)
+    from registry.federation.background import start_federation
+
+    start_federation(state)

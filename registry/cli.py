@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-AUDITOR_COMMANDS = ("verify", "monitor")
+AUDITOR_COMMANDS = ("verify", "monitor", "verify-evidence")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -539,6 +539,15 @@ def serve(bind: str, workers: int) -> None:
                                "--workers", str(workers), "--config",
                                str(Path(__file__).resolve().parents[1] / "deploy" /
                                    "gunicorn.conf.py"), "app:create_app()"])
+
+
+def _add_federation() -> None:
+    from registry.federation.cli import federation_group
+
+    cli.add_command(federation_group)
+
+
+_add_federation()
 
 
 if __name__ == "__main__":

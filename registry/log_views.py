@@ -14,6 +14,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 
 from anchoring import tlog
 from anchoring.log_store import LogRangeError
+from registry.federation.member import cosigned_note
 
 log_blueprint = Blueprint("transparency_log", __name__)
 
@@ -64,9 +65,11 @@ def checkpoint() -> Response:
     state = _state()
     with state.db.read() as session:
         latest = state.log.latest_checkpoint(session)
+        # Witnesses' cosignatures travel as extra signature lines of the note.
+        note = cosigned_note(session, latest) if latest is not None else ""
     if latest is None:
         return _not_found("the log has not signed a checkpoint yet")
-    return _text(latest.note, CHECKPOINT_CACHE)
+    return _text(note, CHECKPOINT_CACHE)
 
 
 @log_blueprint.get("/log/key")

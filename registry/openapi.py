@@ -8,6 +8,7 @@ from functools import cache
 from typing import Any
 
 from registry.datasets.validation import load_schema
+from registry.federation.openapi_paths import federation_paths
 
 PROBLEM = {"$ref": "#/components/responses/Problem"}
 
@@ -307,6 +308,7 @@ def openapi_document() -> dict[str, Any]:
                                           {"enum": ["pending", "final", "failed"]})],
                     "responses": {"200": _json({"type": "object"}), **_problems(400)}}},
     }
+    paths.update(federation_paths())
     return {
         "openapi": "3.1.0",
         "info": {"title": "National data registry API", "version": "1.0.0",

@@ -10,6 +10,7 @@ from sqlalchemy import func, select, text
 from anchoring.log_store import open_alarms
 from anchoring.self_audit import load_progress
 from registry.datasets.models import Dataset, State
+from registry.federation.health import federation_alarms, federation_metrics
 from registry.http import json_response, registry_state
 from registry.state import RegistryState
 from registry.timefmt import rfc3339
@@ -30,6 +31,7 @@ def readyz() -> Response:
     state = registry_state()
     checks: dict[str, str] = {}
     alarms: list[dict[str, object]] = []
+    federation: dict[str, str] = {}
     try:
         with state.db.read() as session:
             session.execute(text("SELECT 1"))
@@ -37,6 +39,7 @@ def readyz() -> Response:
             latest = state.log.latest_checkpoint(session)
             alarms = [{"kind": a.kind, "leaf_index": a.leaf_index, "detail": a.detail,
                        "detected": rfc3339(a.detected_at)} for a in open_alarms(session, 20)]
+            federation = federation_alarms(session)
         checks["database"] = "ok"
         lag = size - (latest.size if latest else 0)
         checks["checkpoint"] = "ok" if lag == 0 or state.background else f"{lag} leaves unsigned"
@@ -51,7 +54,8 @@ def readyz() -> Response:
         error = getattr(loop, "last_error", None)
         checks[type(loop).__name__] = "ok" if error is None else f"error: {error}"
     ready = all(v == "ok" for v in checks.values())
-    body: dict[str, object] = {"status": "ready" if ready else "not ready", "checks": checks}
+    body: dict[str, object] = {"status": "ready" if ready else "not ready", "checks": checks,
+                               "federation_alarms": federation}
     if state.search.name == "elasticsearch":
         # informational: a search index behind the catalogue does not stop this process from
         # serving (writes go to the outbox), so it does not change readiness
@@ -130,6 +134,7 @@ def metrics() -> Response:
         total = session.scalar(select(func.count()).select_from(Dataset)) or 0
         alarms = len(open_alarms(session, 10_000))
         progress = load_progress(session)
+        federation = federation_metrics(session)
     lines = [
         "# HELP ndr_self_audit_alarms Open (unacknowledged) self-audit alarms; writes halt.",
         "# TYPE ndr_self_audit_alarms gauge", f"ndr_self_audit_alarms {alarms}",
@@ -148,6 +153,7 @@ def metrics() -> Response:
         f'ndr_datasets{{state="any"}} {total}',
         "# HELP ndr_uptime_seconds Seconds since this process started.",
         "# TYPE ndr_uptime_seconds gauge", f"ndr_uptime_seconds {time.time() - _STARTED:.0f}",
+        *federation,
     ]
     if state.search.name == "elasticsearch":
         lines += _search_metrics(state)

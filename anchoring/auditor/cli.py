@@ -6,6 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from anchoring.auditor.evidence_cli import add_parser as add_evidence_parser
+from anchoring.auditor.federated_cli import looks_federated
+from anchoring.auditor.federated_cli import run as run_federated
 from anchoring.auditor.monitor import FetchError, MonitorAlarm, run_monitor
 from anchoring.auditor.verify import Report, verify_bundle, verify_tlog_proof
 from anchoring.bundle import BundleError, parse_bundle
@@ -41,6 +44,8 @@ def _print_report(report: Report) -> int:
 def _verify(args: argparse.Namespace) -> int:
     verifier = _read_key(args.key)
     raw = sys.stdin.read() if args.proof == "-" else Path(args.proof).read_text("utf-8")
+    if looks_federated(raw):  # a federated entry: the whole member -> hub -> anchor chain
+        return run_federated(args, raw, verifier)
     if raw.startswith(TLOG_PROOF_HEADER):
         if args.rpc:
             print("--rpc needs a JSON bundle (a tlog-proof carries no anchors)", file=sys.stderr)
@@ -73,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--key", required=True, help="the log's verifier key, or a file with it")
     verify.add_argument("--origin", help="expected log origin (default: the key name)")
     verify.add_argument("--rpc", help="chain RPC URL: also check the anchors on chain")
+    verify.add_argument("--member-key", help="federated bundles: the member log's key")
+    verify.add_argument("--witness-key", help="federated bundles: the hub witness's key")
     verify.set_defaults(run=_verify)
     monitor = sub.add_parser("monitor", help="replay the log from its tiles and watch it")
     monitor.add_argument("url", help="log prefix, e.g. https://registry.example/log/")
@@ -81,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     monitor.add_argument("--state", help="state file: remembers what was verified")
     monitor.add_argument("--workers", type=int, default=4, help="parallel tile fetches")
     monitor.set_defaults(run=_monitor)
+    add_evidence_parser(sub)
     return parser
 
 

@@ -119,6 +119,25 @@ ENTRY_TYPES: dict[str, EntryType] = {
 DATASET_TYPES = frozenset(ENTRY_TYPES)
 
 
+def _base64_hash(value: Any) -> str | None:
+    import base64
+    import binascii
+
+    try:
+        raw = base64.b64decode(value, validate=True) if isinstance(value, str) else b""
+    except binascii.Error:
+        raw = b""
+    return None if len(raw) == 32 and base64.b64encode(raw).decode() == value else \
+        "must be the base64 of a 32-byte hash"
+
+
+# Federation: a member checkpoint the hub verified and cosigned (anchoring/auditor/
+# member_entry.py builds it); logging it lets the hub's anchor commit to every member's root.
+ENTRY_TYPES["member.checkpoint"] = EntryType("member.checkpoint", {1: EntryVersion(required={
+    "origin": _string(255), "size": _non_negative_int, "root": _base64_hash,
+    "checkpoint": _string(MAX_ENTRY_SIZE), "time": _rfc3339})})
+
+
 def register_type(entry_type: EntryType) -> None:
     """Add an entry type (e.g. federation's ``member.checkpoint``); names are never reused."""
     if entry_type.name in ENTRY_TYPES:

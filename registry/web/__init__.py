@@ -18,6 +18,7 @@ from flask_wtf.csrf import generate_csrf
 from werkzeug.exceptions import HTTPException
 
 from registry.datasets.field_rules import safe_link
+from registry.federation.network_page import network
 from registry.http import refuse_tokens_in_query
 from registry.problems import Problem
 from registry.web import vocabulary
@@ -34,7 +35,7 @@ from registry.web.security import (
 )
 from registry.web.signin import install_signin_limits, too_many_signins
 
-PORTAL_BLUEPRINTS: tuple[Blueprint, ...] = (public, signin_pages, department, audit)
+PORTAL_BLUEPRINTS: tuple[Blueprint, ...] = (public, signin_pages, department, audit, network)
 
 
 def _prepare_blueprints() -> None:

@@ -72,7 +72,7 @@ def test_the_writer_cannot_build_an_entry_the_auditor_would_refuse() -> None:
                                    organization="org", metadata_sha256="ab" * 32,
                                    time="2025-01-01T00:00:00Z", visibility="public")
     with pytest.raises(EntryError, match="entry type"):
-        entry_format.encode_entry({**FIELDS, "v": 1, "type": "member.checkpoint"})
+        entry_format.encode_entry({**FIELDS, "v": 1, "type": "dataset.teleported"})
 
 
 def test_adding_a_type_is_one_registration(monkeypatch: pytest.MonkeyPatch) -> None:
