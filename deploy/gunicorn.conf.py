@@ -16,9 +16,10 @@ accesslog = os.environ.get("NDR_ACCESS_LOG", "-")
 # RedactingLogger replaces token values in every atom with [redacted] (F12).
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(L)ss'
 logger_class = "registry.access_log.RedactingLogger"
-# Files gunicorn writes (logs, the control socket) are private to the service user; the
-# database and key files are made 0600 by the registry itself.
-umask = 0o077
+# Everything the server creates (database, keys, search index, logs) is private to the service
+# user, as systemd's UMask=0077 makes it in production. (gunicorn's own `umask` setting only
+# covers unix sockets.) The registry also makes its database and key files 0600 itself.
+os.umask(0o077)
 
 
 def on_starting(server):  # type: ignore[no-untyped-def]

@@ -28,9 +28,7 @@ def fresh(tmp_path: Path, monkeypatch):  # type: ignore[no-untyped-def]
     try:
         create_or_load(var / "anchor-journal.key", lambda: b"journal key\n")
         harness.client.get("/signin")
-        with harness.state.db.write() as session:  # something in the WAL
-            from registry.auth.lockout import record_failure
-            record_failure(session, "someone@example.cn")
+        harness.org("mot")  # something in the WAL
         yield harness, var
     finally:
         os.umask(old)
