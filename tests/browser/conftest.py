@@ -11,6 +11,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from werkzeug.serving import make_server
@@ -56,8 +57,16 @@ def live_portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LivePortal
         harness.state.db.dispose()
 
 
+# One Playwright (and one Chromium) per test process. Other suites import these fixtures into
+# their own modules (tests/audit/test_browser_v2.py), which makes pytest create the session
+# fixture twice; a second `sync_playwright()` in the same process fails ("Sync API inside the
+# asyncio loop"), so every instance of the fixture shares the first one, and the last to finish
+# closes it.
+_SHARED: dict[str, Any] = {}
+
+
 @pytest.fixture(scope="session")
-def browser() -> Iterator[object]:
+def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
         message = f"{CHROMIUM} is missing: run `make browser` (apt-get install chromium)"
         if os.environ.get("CI"):
@@ -65,12 +74,19 @@ def browser() -> Iterator[object]:
         pytest.skip(message)
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield instance
-        finally:
-            instance.close()
+    if not _SHARED:
+        playwright = sync_playwright().start()
+        _SHARED.update(playwright=playwright, users=0, browser=playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS))
+    _SHARED["users"] += 1
+    try:
+        yield _SHARED["browser"]
+    finally:
+        _SHARED["users"] -= 1
+        if _SHARED["users"] == 0:
+            _SHARED.pop("browser").close()
+            _SHARED.pop("playwright").stop()
+            _SHARED.clear()
 
 
 @pytest.fixture
