@@ -35,7 +35,7 @@ from registry.datasets.models import Dataset, State
 from registry.federation.models import HarvestSource
 from registry.federation.poller import FetchError, fetch
 from registry.importers import ckan, datajson
-from registry.importers.records import ImportRecord, RejectedRecord
+from registry.importers.outcomes import ImportRecord, RejectedRecord
 from registry.organizations.models import Organization, Role
 from registry.state import RegistryState
 from registry.timefmt import utc_now
