@@ -17,10 +17,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.corpus import chinese_corpus, load_real_entries, real_document
+from bench.relevance import chinese_known_items, english_known_items, evaluate, make_all_visible
 from registry.database import Database
 from search import backend_for_dialect, create_search_schema
-from search.corpus import chinese_corpus, load_real_entries, real_document
-from search.relevance import chinese_known_items, english_known_items, evaluate, make_all_visible
 
 PG_ADMIN = os.environ.get("NDR_BENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/test")
 

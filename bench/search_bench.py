@@ -27,9 +27,9 @@ from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.corpus import TOPICS, generate_corpus
 from registry.database import Database
 from search import SearchQuery, backend_for_dialect, create_search_schema
-from search.corpus import TOPICS, generate_corpus
 from search.sqlite_fts import SqliteFtsBackend
 
 PG_ADMIN = os.environ.get("NDR_BENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/test")

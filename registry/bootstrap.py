@@ -48,9 +48,13 @@ def build_state(settings: Settings, *, database: Database | None = None) -> Regi
     db = database or Database(settings.database_url)
     signer = load_signer(settings)
     log = TransparencyLog(settings.log_origin, signer)
-    search = make_backend(settings.search_backend, elasticsearch_url=settings.elasticsearch_url)
-    if settings.search_snapshot and hasattr(search, "attach_session_factory"):
-        search.attach_session_factory(db.read)  # columnar snapshot for fast counts and facets
+    search = make_backend(settings.search_backend, elasticsearch_url=settings.elasticsearch_url,
+                          index_path=settings.search_index_dir)
+    if hasattr(search, "attach"):
+        from registry.datasets.search_sync import documents
+
+        # this process may apply the change feed (under its lease) and fill a new index
+        search.attach(db.write, documents)
     return RegistryState(settings=settings, db=db, log=log, search=search)
 
 
@@ -92,16 +96,17 @@ def _outbox_loop(state: RegistryState, stop: threading.Event) -> None:
                       index_prefix=state.search.index_prefix, stop=stop)
 
 
+def _feed_indexer_loop(state: RegistryState, stop: threading.Event) -> None:
+    """Apply the search change feed to this host's Tantivy index; every process runs the loop,
+    the feed lease lets exactly one of them write."""
+    state.search.run(stop)
+
+
 def warm_up_search(state: RegistryState) -> None:
-    """Load jieba's dictionary and build the columnar search snapshot before the first user
-    asks (each costs a second or more on a large catalogue)."""
+    """Load jieba's dictionary before the first user asks (a second or more)."""
     from search.analysis import warm_up
 
     warm_up()
-    columnar = getattr(state.search, "columnar", None)
-    if columnar is not None and state.settings.search_snapshot:
-        with state.db.read() as session:
-            columnar.rebuild(session)
 
 
 def start_background(state: RegistryState) -> None:
@@ -118,6 +123,10 @@ def start_background(state: RegistryState) -> None:
         outbox = BackgroundThread("ndr-search-outbox", _outbox_loop, state)
         outbox.start()
         state.background.append(outbox)
+    if state.search.name == "tantivy":
+        indexer = BackgroundThread("ndr-search-indexer", _feed_indexer_loop, state)
+        indexer.start()
+        state.background.append(indexer)
     if state.settings.anchor_in_process:
         worker = build_anchor_worker(state)
         anchor = BackgroundThread("ndr-anchor-worker", worker.run_forever)

@@ -12,9 +12,9 @@ from datetime import date
 
 import pytest
 
+from bench.corpus import chinese_corpus, generate_corpus
 from registry.database import Database
 from search import SearchBackend, SearchDocument, SearchQuery, Viewer
-from search.corpus import chinese_corpus, generate_corpus
 from search.documents import FACET_SOURCES
 
 SOURCE_DIR = os.environ.get("NDR_DATAJSON_DIR", "/work/shared/data/us-federal-datajson")
