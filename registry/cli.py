@@ -415,8 +415,11 @@ def search_reindex() -> None:
                             index_prefix=state.search.index_prefix)
         click.echo(f"built {index} and switched the alias to it")
         return
-    with state.db.write() as session:
-        count = search_sync.sql_reindex(session, state.search)
+    if state.search.name == "tantivy":
+        count = search_sync.reindex(None, state.search)  # type: ignore[arg-type]
+    else:
+        with state.db.write() as session:
+            count = search_sync.reindex(session, state.search)
     click.echo(f"re-indexed {count} datasets")
 
 
@@ -437,9 +440,12 @@ def search_check(repair: bool) -> None:
                           index_prefix=state.search.index_prefix)
     else:
         with state.db.write() as session:
-            report = search_sync.sql_drift(session, state.search)
+            report = search_sync.drift(session, state.search)
             if repair and not report.clean:
-                search_sync.sql_repair(session, state.search, report)
+                search_sync.repair(session, state.search, report)
+        if repair and not report.clean and state.search.name == "tantivy":
+            with state.db.read() as session:
+                state.search.count(session)  # apply the repair from the feed now
     click.echo(json.dumps({"missing": len(report.missing), "stale": len(report.stale),
                            "extra": len(report.extra), "repaired": repair and not report.clean}))
     if not report.clean and not repair:

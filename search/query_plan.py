@@ -87,10 +87,10 @@ class TextGroup:
 
 TEXT_GROUPS: tuple[TextGroup, ...] = (
     TextGroup("title", ("title_zh", "title_en"), 6.0),
-    TextGroup("keywords", ("keywords",), 3.0),
-    TextGroup("department", ("publisher_names", "department_names"), 3.0),
+    TextGroup("keywords", ("keywords",), 4.0),
+    TextGroup("department", ("publisher_names", "department_names"), 4.0),
     TextGroup("classification", ("themes", "classification", "resource_category",
-                                 "industry", "topics", "subjects"), 3.0),
+                                 "industry", "topics", "subjects"), 4.0),
     TextGroup("description", ("description_zh", "description_en"), 1.0),
     TextGroup("other", (), 1.0),  # every other text field of the document
 )

@@ -266,8 +266,12 @@ class TantivyEngine:
             return self._position
 
     def _fresh_searcher(self, session: Session) -> tantivy.Searcher:
-        target = feed.head(session)
         searcher, position = self._current()
+        if _is_write_session(session):
+            # Inside a catalogue write its own changes are not committed, so no indexer can
+            # apply them yet (and on SQLite it would wait for this very transaction's lock).
+            return searcher
+        target = feed.head(session)
         if position >= max(target, 0):
             return searcher
         if position < 0 and target == 0 and self._write_sessions is None:
@@ -548,6 +552,14 @@ class TantivyEngine:
             else:
                 words.append(surface)
         return " ".join(words) if changed else None
+
+
+def _is_write_session(session: Session) -> bool:
+    """The registry binds write sessions with the execution option write=True."""
+    try:
+        return bool(session.get_bind().get_execution_options().get("write", False))
+    except Exception:  # an unbound session: treat as a read
+        return False
 
 
 def _closest(searcher: tantivy.Searcher, word: str) -> str | None:
