@@ -291,16 +291,16 @@ def compound_parts(word: str) -> list[str]:
 
 
 def search_subwords(word: str) -> list[str]:
-    """Finer pieces of a query word for the zero-result fallback: jieba's search-mode
-    sub-words (公交车 → 公交; 失信被执行人 → 失信, 执行, 被执行人), or, for a word with none,
-    its characters (地铁 → 地, 铁)."""
-    if not is_cjk_token(word):
+    """Finer pieces of a query word for the zero-result fallback: the clean compound parts
+    (财政预算 → 财政, 预算), else jieba's search-mode sub-words (公交车 → 公交;
+    被执行人 → 执行, 行人). Two-character words have none (see `query_plan`)."""
+    if not is_cjk_token(word) or len(word) < 3:
         return []
-    pieces = [w for w in _jieba().cut_for_search(word, HMM=True)
-              if w != word and len(w) >= 2 and w.strip()]
-    if not pieces and len(word) >= 2:
-        pieces = list(word)
-    return list(dict.fromkeys(pieces))
+    parts = compound_parts(word)
+    if not parts:
+        parts = [w for w in _jieba().cut_for_search(word, HMM=True)
+                 if w != word and len(w) >= 2 and w.strip()]
+    return list(dict.fromkeys(parts))
 
 
 def word_tokens(text: str | None) -> list[str]:

@@ -18,6 +18,7 @@ processes that all try; exactly one applies the feed, the others only read the i
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -142,6 +143,18 @@ def try_lease(session: Session, consumer: str, holder: str, now_ms: int, ttl_ms:
     except IntegrityError:
         return False
     return True
+
+
+def register(session: Session, consumer: str, now_ms: int) -> None:
+    """Make ``consumer`` known at position 0 (if new), so `prune` keeps rows it still needs."""
+    exists = session.execute(text("SELECT 1 FROM search_feed_consumer WHERE name = :name"),
+                             {"name": consumer}).first()
+    if exists is None:
+        with contextlib.suppress(IntegrityError), session.begin_nested():
+            session.execute(
+                text("INSERT INTO search_feed_consumer (name, position, holder, "
+                     "lease_expires_ms, updated_ms) VALUES (:name, 0, NULL, 0, :now)"),
+                {"name": consumer, "now": now_ms})
 
 
 def release_lease(session: Session, consumer: str, holder: str) -> None:

@@ -325,10 +325,16 @@ def _highlight_term(word: _Word) -> QueryTerm:
 
 
 def _fallback_words(words: list[_Word]) -> list[_Word]:
+    """The finer words to try when all of ``words`` together found nothing: each Chinese word
+    split into its sub-words (a word without any stays whole); a query of one two-character
+    word (地铁) into its characters. Empty when nothing would change and there is only one word
+    (nothing looser to try)."""
     finer: list[_Word] = []
     changed = False
     for word in words:
         parts = search_subwords(word.surface) if word.cjk else []
+        if not parts and word.cjk and len(words) == 1 and len(word.surface) == 2:
+            parts = list(word.surface)
         if parts:
             changed = True
             finer.extend(_Word(p, True, False) for p in parts)

@@ -33,10 +33,12 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import tantivy
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from search import feed, suggest
@@ -170,6 +172,11 @@ class TantivyEngine:
         new index from the catalogue (``source``: every current search document)."""
         self._write_sessions = write_sessions
         self._source = source
+        try:
+            with write_sessions() as session:
+                feed.register(session, self.consumer, int(time.time() * 1000))
+        except SQLAlchemyError:  # not migrated yet (e.g. `ndr init`); the lease registers it
+            log.debug("search feed consumer not registered yet", exc_info=True)
 
     # ---------------------------------------------------------------- the SearchBackend API
 
@@ -187,24 +194,21 @@ class TantivyEngine:
         plan = build_plan(query)
         searcher = self._fresh_searcher(session)
         results = self._run(searcher, plan, plan.text)
-        if results.total == 0 and plan.fallback is not None and plan.cursor is None:
-            loose = self._run(searcher, plan, plan.fallback)
-            surfaces = " ".join(t.surface for t in plan.fallback.terms)
-            related = self._related(searcher, plan, loose)
-            return SearchResults(total=loose.total, hits=loose.hits, facets=loose.facets,
-                                 next_cursor=loose.next_cursor, loosened_query=surfaces,
-                                 suggestion=related[0] if related else surfaces,
-                                 related=related, truncated=plan.truncated)
-        if results.total == 0 and plan.text is not None:
-            related = self._related(searcher, plan, results)
-            return SearchResults(total=0, hits=[], facets=results.facets, next_cursor=None,
-                                 suggestion=self._spelling(searcher, plan), related=related,
-                                 truncated=plan.truncated)
-        if plan.truncated:
-            return SearchResults(total=results.total, hits=results.hits,
-                                 facets=results.facets, next_cursor=results.next_cursor,
-                                 truncated=True)
-        return results
+        if results.total or plan.text is None:
+            return _with(results, truncated=plan.truncated)
+        # Nothing matched every word: help (issue 11, class 7) — a spelling suggestion, the
+        # looser query of finer words and its results, related topics.
+        loose = self._run(searcher, plan, plan.fallback) if plan.fallback else None
+        found = loose if loose is not None and loose.total else None
+        related = self._related(searcher, plan, found)
+        spelling = self._spelling(searcher, plan)
+        base = found or results
+        assert plan.fallback is not None or found is None
+        return _with(base, truncated=plan.truncated,
+                     loosened_query=" ".join(t.surface for t in plan.fallback.terms)
+                     if found is not None and plan.fallback else None,
+                     suggestion=spelling or (related[0] if related else None),
+                     related=related)
 
     def suggest(self, session: Session, prefix: str, viewer: Viewer, limit: int = 10
                 ) -> list[suggest.Suggestion]:
@@ -279,9 +283,12 @@ class TantivyEngine:
         if self.reload() >= max(target, 0):
             return self._current()[0]
         if self._write_sessions is not None:
-            while self._current()[1] < max(target, 0):
-                if not self.index_step():
-                    break
+            try:
+                while self._current()[1] < max(target, 0):
+                    if not self.index_step():
+                        break
+            except Exception:  # answer from the index as it is; the indexer loop retries
+                log.exception("catching the search index up failed")
         deadline = time.monotonic() + self.freshness_wait
         while self._current()[1] < target and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -338,9 +345,19 @@ class TantivyEngine:
 
     def _apply(self, writer: tantivy.IndexWriter, rows: list[feed.FeedRow]) -> None:
         for row in rows:
+            document = None
+            if row.op == "index":
+                try:
+                    document = self.document(feed.decode_document(row.payload or ""))
+                except (ValueError, TypeError, KeyError, AttributeError):
+                    # Only corruption makes a row unreadable (the feed's writer is ours);
+                    # stopping here would stop search for good. `ndr search check` shows it.
+                    log.error("search feed row %s (%s) is unreadable; skipped", row.id,
+                              row.dataset_id)
+                    continue
             writer.delete_documents_by_term("id", row.dataset_id)
-            if row.op == "index" and row.payload:
-                writer.add_document(self.document(feed.decode_document(row.payload)))
+            if document is not None:
+                writer.add_document(document)
 
     def _commit(self, writer: tantivy.IndexWriter, position: int) -> None:
         writer.delete_documents_by_term("id", META_ID)
@@ -522,10 +539,11 @@ class TantivyEngine:
         return facets
 
     def _related(self, searcher: tantivy.Searcher, plan: QueryPlan,
-                 results: SearchResults) -> list[str]:
+                 loosened: SearchResults | None) -> list[str]:
         """Topics for a page that found little: the keywords and themes most common among the
         loosened results, else across everything the viewer may see."""
-        query = self._query(plan, plan.fallback) if results.total else self._query(plan, None)
+        query = self._query(plan, plan.fallback) if loosened is not None \
+            else self._query(plan, None)
         facets = self._facets(searcher, query, ("keyword", "theme"), 8)
         seen: dict[str, int] = {}
         for name in ("keyword", "theme"):
@@ -552,6 +570,10 @@ class TantivyEngine:
             else:
                 words.append(surface)
         return " ".join(words) if changed else None
+
+
+def _with(results: SearchResults, **changes: object) -> SearchResults:
+    return replace(results, **changes)  # type: ignore[arg-type]
 
 
 def _is_write_session(session: Session) -> bool:

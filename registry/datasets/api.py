@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from registry.auth.principal import require_signed_in
 from registry.datasets import actions
-from registry.datasets.listing import search_datasets
+from registry.datasets.listing import search_datasets, suggest_entries
 from registry.datasets.models import IdempotencyRecord
 from registry.http import (
     current_principal,
@@ -85,6 +85,13 @@ def list_datasets() -> Response:
     state = registry_state()
     with state.db.read() as session:
         return json_response(search_datasets(session, state.search, principal, request.args))
+
+
+def suggest() -> Response:
+    principal = current_principal()
+    state = registry_state()
+    with state.db.read() as session:
+        return json_response(suggest_entries(session, state.search, principal, request.args))
 
 
 def show_dataset(ref: str) -> Response:
@@ -174,6 +181,7 @@ def version_proof(ref: str, number: int) -> Response:
 
 def register_dataset_routes(bp: Blueprint) -> None:
     bp.add_url_rule("/datasets", "datasets", list_datasets, methods=["GET"])
+    bp.add_url_rule("/suggest", "suggest", suggest, methods=["GET"])
     bp.add_url_rule("/datasets", "dataset_create", create_dataset, methods=["POST"])
     bp.add_url_rule("/datasets/<ref>", "dataset", show_dataset, methods=["GET"])
     bp.add_url_rule("/datasets/<ref>", "dataset_patch", patch_dataset, methods=["PATCH"])
