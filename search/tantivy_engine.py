@@ -309,7 +309,7 @@ class TantivyEngine:
             writer = self._open_writer()
             position = self.reload()
             if position < 0 and self._source is not None:
-                return self._rebuild(writer)
+                return max(self._rebuild(writer), 1)  # "work was done": callers go on
             with self._write_sessions() as session:
                 rows = feed.rows_after(session, max(position, 0), self.batch)
             if not rows:
@@ -372,28 +372,39 @@ class TantivyEngine:
             feed.record_position(session, self.consumer, self.holder, position,
                                  int(time.time() * 1000))
 
-    def _rebuild(self, writer: tantivy.IndexWriter) -> int:
+    def _rebuild(self, writer: tantivy.IndexWriter, workers: int = 1) -> int:
         """Fill a new index from the catalogue, positioned at the feed head read in the same
-        transaction (rows after it are applied by the next steps)."""
+        transaction (rows after it are applied by the next steps). ``workers`` > 1 analyses
+        in that many spawned processes (the analysis, not Tantivy, is the costly part)."""
         assert self._write_sessions is not None and self._source is not None
         count = 0
         writer.delete_all_documents()
         with self._write_sessions() as session:
             position = feed.head(session)
-            for doc in self._source(session):
-                writer.add_document(self.document(doc))
-                count += 1
-        self._commit(writer, position)
-        return max(count, 1)  # "work was done", so a caller's catch-up loop goes on
+            documents = iter(self._source(session))
+            if workers > 1:
+                import multiprocessing
 
-    def rebuild(self, session_source: DocumentSource | None = None) -> int:
-        """Rebuild from the catalogue now (``ndr search reindex``)."""
+                with multiprocessing.get_context("spawn").Pool(workers) as pool:
+                    for fields in pool.imap(analyse, documents, chunksize=256):
+                        self.add_analysed(writer, fields)
+                        count += 1
+            else:
+                for doc in documents:
+                    self.add_analysed(writer, analyse(doc))
+                    count += 1
+        self._commit(writer, position)
+        return count
+
+    def rebuild(self, source: DocumentSource | None = None, *, workers: int = 1) -> int:
+        """Rebuild from the catalogue now (``ndr search reindex``): readers keep the old
+        index until the single commit at the end."""
         with self._write_lock:
             if not self._hold_lease():
                 raise RuntimeError("another process holds the search feed lease")
-            if session_source is not None:
-                self._source = session_source
-            return self._rebuild(self._open_writer())
+            if source is not None:
+                self._source = source
+            return self._rebuild(self._open_writer(), workers)
 
     def run(self, stop: threading.Event, *, interval: float = 0.1) -> None:
         """The indexer loop: apply the feed while there is work, else poll every
@@ -416,32 +427,11 @@ class TantivyEngine:
 
     def document(self, doc: SearchDocument) -> tantivy.Document:
         """The Tantivy document of a search document (text fields from the plan)."""
-        out = tantivy.Document()
-        add_text = out.add_text
-        add_text("id", doc["dataset_id"])
-        add_text("state", doc["state"])
-        add_text("visibility", doc["visibility"])
-        add_text("organization_id", doc["organization_id"])
-        for name, tokens in index_fields(doc).items():
-            if tokens:
-                add_text(name, tokens)
-        for facet, value in facet_values(doc):
-            add_text(f"f_{facet}", value)
-        out.add_unsigned("modified", modified_stamp(doc.get("modified")))
-        out.add_unsigned("issued", issued_day(doc.get("issued")))
-        keys = sort_values(doc)
-        add_text("sort_modified", keys["modified"])
-        add_text("sort_title", keys["title"])
-        for entry in suggest.entries(doc):
-            add_text("suggest", entry)
-        out.add_unsigned("version", int(doc["version"]))
-        shown = {"slug": doc["slug"], "title_zh": doc.get("title_zh"),
-                 "title_en": doc.get("title_en"), "description_zh": doc.get("description_zh"),
-                 "description_en": doc.get("description_en"),
-                 "modified_key": modified_key(doc.get("modified")) or "",
-                 "title_sort": title_key(doc)}
-        out.add_bytes("shown", json.dumps(shown, ensure_ascii=False).encode())
-        return out
+        return tantivy.Document.from_dict(analyse(doc), self.schema)
+
+    def add_analysed(self, writer: tantivy.IndexWriter, fields: dict[str, Any]) -> None:
+        """Add a document analysed elsewhere (`analyse`, e.g. in a process pool)."""
+        writer.add_document(tantivy.Document.from_dict(fields, self.schema))
 
     # ---------------------------------------------------------------- plan → Tantivy
 
@@ -570,6 +560,35 @@ class TantivyEngine:
             else:
                 words.append(surface)
         return " ".join(words) if changed else None
+
+
+def analyse(doc: SearchDocument) -> dict[str, Any]:
+    """Every field value of a search document's Tantivy document, as plain data (so the
+    analysis — the costly part — can run in other processes)."""
+    fields: dict[str, Any] = {
+        "id": doc["dataset_id"], "state": doc["state"], "visibility": doc["visibility"],
+        "organization_id": doc["organization_id"],
+        "modified": modified_stamp(doc.get("modified")),
+        "issued": issued_day(doc.get("issued")), "version": int(doc["version"]),
+    }
+    for name, tokens in index_fields(doc).items():
+        if tokens:
+            fields[name] = tokens
+    for facet, value in facet_values(doc):
+        fields.setdefault(f"f_{facet}", []).append(value)
+    keys = sort_values(doc)
+    fields["sort_modified"] = keys["modified"]
+    fields["sort_title"] = keys["title"]
+    entries = suggest.entries(doc)
+    if entries:
+        fields["suggest"] = entries
+    shown = {"slug": doc["slug"], "title_zh": doc.get("title_zh"),
+             "title_en": doc.get("title_en"), "description_zh": doc.get("description_zh"),
+             "description_en": doc.get("description_en"),
+             "modified_key": modified_key(doc.get("modified")) or "",
+             "title_sort": title_key(doc)}
+    fields["shown"] = json.dumps(shown, ensure_ascii=False).encode()
+    return fields
 
 
 def _with(results: SearchResults, **changes: object) -> SearchResults:
