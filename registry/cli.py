@@ -452,6 +452,32 @@ def search_check(repair: bool) -> None:
         raise SystemExit(1)
 
 
+@search_group.command("indexer", help="Apply the search change feed to this host's Tantivy "
+                      "index (the web processes do this too; a lease keeps one writer).")
+def search_indexer() -> None:
+    import signal
+    import threading
+
+    state = _state()
+    if state.search.name != "tantivy":
+        raise click.ClickException(f"NDR_SEARCH_BACKEND is {state.search.name}, not tantivy")
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    state.search.run(stop)
+
+
+@search_group.command("prune", help="Delete change-feed rows every index has applied.")
+def search_prune() -> None:
+    from search import feed
+
+    state = _state()
+    with state.db.write() as session:
+        removed = feed.prune(session)
+        positions = feed.consumer_positions(session)
+    click.echo(json.dumps({"removed": removed, "consumers": positions}))
+
+
 @search_group.command("outbox", help="Feed Elasticsearch from the transactional outbox.")
 def search_outbox() -> None:
     import signal
