@@ -207,7 +207,8 @@ class TantivyEngine:
         return _with(base, truncated=plan.truncated,
                      loosened_query=" ".join(t.surface for t in plan.fallback.terms)
                      if found is not None and plan.fallback else None,
-                     suggestion=spelling or (related[0] if related else None),
+                     suggestion=spelling or (related[0] if related and found is None
+                                             else None),
                      related=related)
 
     def suggest(self, session: Session, prefix: str, viewer: Viewer, limit: int = 10

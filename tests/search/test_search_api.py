@@ -127,3 +127,17 @@ def test_suggest_bad_input_is_a_400(registry, args: dict) -> None:  # type: igno
     r = registry.client.get("/api/v1/suggest", query_string=args)
     assert r.status_code == 400
     assert r.get_json()["errors"][0]["name"] in ("q", "limit", "x")
+
+
+def test_results_page_shows_the_loosened_query_and_related_topics(catalogue) -> None:  # type: ignore[no-untyped-def]
+    from tests.web.conftest import compile_translations
+
+    compile_translations()
+    page = catalogue.client.get("/datasets", query_string={"q": "公交车"},
+                                headers={"Accept-Language": "zh"}).get_data(as_text=True)
+    assert "以下结果包含其中部分词：公交" in page
+    assert "线路客流量统计" in page  # the title (its 公交 highlighted)
+    nothing = catalogue.client.get("/datasets", query_string={"q": "<script>zzqx"}
+                                   ).get_data(as_text=True)
+    assert "Related topics" in nothing or "相关主题" in nothing
+    assert "<script>zzqx" not in nothing
