@@ -298,3 +298,26 @@ def test_highlights_mark_matches_and_escape_html(backend: SearchBackend, db: Dat
         hit = backend.search(session, SearchQuery(q="公交 bus")).hits[0]
     assert hit.highlights["title_en"] == "&lt;b&gt;<mark>Bus</mark>&lt;/b&gt; routes"
     assert hit.highlights["title_zh"] == "北京市<mark>公交</mark>线路"
+
+
+@pytest.mark.parametrize("raw", [
+    {"s": "-modified", "k": [None, None]},  # F9: was a 500
+    {"s": "-modified", "o": 7, "k": [None, None]},
+    {"s": "-modified", "o": 7, "k": [True, "x"]},
+    {"s": "-modified", "o": 7, "k": ["2024-01-01T00:00:00"]},
+    {"s": "-modified", "o": 7, "k": [{"a": 1}, "x"]},
+    {"s": "title", "o": 7, "k": ["a", "x"]},
+    ["-modified", 1],
+])
+def test_malformed_cursors_are_refused_by_every_engine(
+    backend: SearchBackend, db: Database, raw: object
+) -> None:
+    import base64
+    import json
+
+    from search import InvalidCursor
+
+    load(backend, db, [blank("a", title_en="x")])
+    cursor = base64.urlsafe_b64encode(json.dumps(raw).encode()).decode().rstrip("=")
+    with db.read() as session, pytest.raises(InvalidCursor):
+        backend.search(session, SearchQuery(sort="-modified", cursor=cursor))
