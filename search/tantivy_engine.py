@@ -16,7 +16,8 @@ the catalogue (``source``), positioned at the feed head read in the same transac
 Reads: every process opens the same directory. Before a search the caller's transaction reads
 the feed head (one index lookup); if the searcher is behind, the index is reloaded, or — in
 the process holding the lease, and in single-process setups — the pending rows are applied
-first; otherwise the search waits up to ``freshness_wait`` for the indexer. So a search sees
+first; otherwise the search waits up to ``freshness_wait`` (5 s: only ever under heavy load) for the
+indexer. So a search sees
 every catalogue change committed before it started.
 """
 
@@ -122,7 +123,7 @@ class TantivyEngine:
     name = "tantivy"
 
     def __init__(self, path: str | Path, *, lease_ttl: float = 10.0,
-                 freshness_wait: float = 1.0, batch: int = BATCH) -> None:
+                 freshness_wait: float = 5.0, batch: int = BATCH) -> None:
         self.path = Path(path)
         self.lease_ttl = lease_ttl
         self.freshness_wait = freshness_wait
