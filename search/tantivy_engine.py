@@ -16,9 +16,9 @@ the catalogue (``source``), positioned at the feed head read in the same transac
 Reads: every process opens the same directory. Before a search the caller's transaction reads
 the feed head (one index lookup); if the searcher is behind, the index is reloaded, or — in
 the process holding the lease, and in single-process setups — the pending rows are applied
-first; otherwise the search waits up to ``freshness_wait`` (5 s: only ever under heavy load) for the
-indexer. So a search sees
-every catalogue change committed before it started.
+first; otherwise the search waits for the indexer, up to ``freshness_wait`` (5 s; it ends as
+soon as the index has the changes). So a search sees every catalogue change committed before
+it started.
 """
 
 from __future__ import annotations
