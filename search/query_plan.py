@@ -14,7 +14,9 @@ Ranking rules (issue 11, failure classes 1–7):
 * **Whole words above fragments above prefixes.** Every group is indexed twice: *words* (jieba
   precise segmentation + compound parts; English Snowball stems) and *fragments* (CJK bigrams).
   A query word matching a whole indexed word scores `WORD`; only inside a longer word
-  (市政 in 天津市政府) `FRAGMENT`; an English word still being typed as a prefix `PREFIX`. So
+  (市政 in 天津市政府) `FRAGMENT`; an English word still being typed as a prefix `PREFIX` (of
+  the short, boosted fields only: completing against every description word is costly and
+  rarely what the user is typing). So
   "death register" ranks the title "Death register" above "Registration …".
 * **Saturation.** Engines score with BM25 (term frequency saturates, k1 = 1.2), each query term
   takes the best of its field matches plus `TIE_BREAKER` × the others (dis-max: a term found in
@@ -69,6 +71,7 @@ MAX_OFFSET = 10_000  # the deepest a cursor may page (as Elasticsearch's max_res
 WORD = 1.0  # a query word equal to an indexed word
 FRAGMENT = 0.35  # a query word found only inside a longer word (bigram phrase)
 PREFIX = 0.3  # the word still being typed, as a prefix of an indexed word
+PREFIX_MIN_BOOST = 3.0  # a word being typed completes in titles, keywords, departments, topics
 TIE_BREAKER = 0.2  # dis-max: weight of a term's matches beyond its best field
 FALLBACK_PER_TERM = 1000.0  # fallback: each matching sub-word counts before any BM25 score
 
@@ -307,7 +310,7 @@ def _term_plan(word: _Word) -> TermPlan:
         else:
             stemmed = stem(word.surface)
             matches.append(Match(w, "term", (stemmed,), group.boost * WORD))
-            if word.typing:
+            if word.typing and group.boost >= PREFIX_MIN_BOOST:
                 prefix = _common_prefix(word.surface, stemmed) or stemmed
                 matches.append(Match(w, "prefix", (prefix,), group.boost * PREFIX))
     return TermPlan(word.surface, tuple(matches))
