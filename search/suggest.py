@@ -1,14 +1,17 @@
 """Autocomplete entries: what a document offers to the search box as the user types.
 
-Each entry is one indexed key ``<typed form>\\x1f<kind>\\x1f<text to show>``; an engine finds the
-entries whose key starts with what the user typed (a prefix walk of a term dictionary), counts
-the visible documents behind each, and shows the most common. Typed forms:
+Keywords, departments and topics repeat across a catalogue, so they are indexed as keys
+``<typed form>␟<kind>␟<text to show>`` (␟ = U+001F); an engine finds the keys that start with
+what the user typed (a prefix walk of a small term dictionary), counts the visible documents
+behind each, and shows the most common. Typed forms:
 
-* the text itself, case-folded (交通运输数据…, "death register");
-* the text from each later word on (运输数据… for 北京市交通运输数据; "register" for
-  "Death register"), so typing a word in the middle finds the title;
-* the pinyin initials of keywords, departments and topics (jtys → 交通运输), via ``pypinyin``;
-  not of titles, which are unique and many (cost), while topics repeat and are cached.
+* the text itself, case-folded (交通运输, "public health");
+* the text from each later word on (运输 for 交通运输; "health" for "public health");
+* the pinyin initials (jtys → 交通运输), via ``pypinyin``.
+
+Titles are unique: as keys they made the term dictionary as large as the catalogue and tripled
+indexing time, so title suggestions come from an ordinary search on the query plan instead
+(whole words, fragments, and the word being typed as a prefix).
 """
 
 from __future__ import annotations
@@ -90,8 +93,7 @@ def _entries_of(text: str, kind: str, with_pinyin: bool) -> tuple[str, ...]:
 def entries(doc: Mapping[str, object]) -> list[str]:
     """Every suggestion key of a document."""
     out: list[str] = []
-    for source, kind, pinyin in (("title_zh", "t", False), ("title_en", "t", False),
-                                 ("keywords", "k", True), ("publisher_names", "d", True),
+    for source, kind, pinyin in (("keywords", "k", True), ("publisher_names", "d", True),
                                  ("themes", "c", True)):
         value = doc.get(source)
         values = value if isinstance(value, list) else [value]

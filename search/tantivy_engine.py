@@ -77,7 +77,7 @@ from search.query_plan import (
 log = logging.getLogger(__name__)
 
 META_ID = "\x00feed"
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2  # 2: titles left out of the suggest keys
 WRITER_HEAP = 128_000_000
 BATCH = 2000
 SessionFactory = Callable[[], contextlib.AbstractContextManager[Session]]
@@ -214,23 +214,48 @@ class TantivyEngine:
 
     def suggest(self, session: Session, prefix: str, viewer: Viewer, limit: int = 10
                 ) -> list[suggest.Suggestion]:
-        """Titles, keywords, departments and topics whose typed form starts with ``prefix``,
-        most common first, counting only entries ``viewer`` may see."""
+        """Keywords, departments and topics whose typed form starts with ``prefix`` (most
+        common first), then titles of the best matches of ``prefix`` as a query — only what
+        ``viewer`` may see."""
         key = suggest.normalise(prefix)[: suggest.MAX_PREFIX]
         if len(key) < suggest.MIN_PREFIX:
             return []
         searcher = self._fresh_searcher(session)
-        plan = build_plan(SearchQuery(viewer=viewer))
-        found = searcher.terms_with_prefix("suggest", key, filter_query=self._filter(
-            plan.filter), limit=limit * 4)
+        visible = self._filter(build_plan(SearchQuery(viewer=viewer)).filter)
+        found = searcher.terms_with_prefix("suggest", key, filter_query=visible,
+                                           limit=limit * 4)
         best: dict[tuple[str, str], int] = {}
         for term, count in found:
             parsed = suggest.parse_entry(term)
             if parsed is not None and count > 0:
                 best[parsed] = max(best.get(parsed, 0), int(count))
         ranked = sorted(best.items(), key=lambda item: (-item[1], len(item[0][0]), item[0]))
-        return [suggest.Suggestion(text=text, kind=kind, count=count)
-                for (text, kind), count in ranked[:limit]]
+        out = [suggest.Suggestion(text=text, kind=kind, count=count)
+               for (text, kind), count in ranked[: max(limit // 2, limit - 5)]]
+        titles = self._titles(searcher, build_plan(SearchQuery(
+            q=prefix[: suggest.MAX_PREFIX], viewer=viewer, limit=limit)), key)
+        seen = {s.text for s in out}
+        for title in titles:
+            if len(out) >= limit:
+                break
+            if title not in seen:
+                seen.add(title)
+                out.append(suggest.Suggestion(text=title, kind="title", count=1))
+        return out
+
+    def _titles(self, searcher: tantivy.Searcher, plan: QueryPlan, typed: str) -> list[str]:
+        """Titles of the best matches (the one containing what was typed, if any)."""
+        if plan.text is None:
+            return []
+        found = searcher.search(self._query(plan, plan.text), plan.limit, count=False)
+        titles: list[str] = []
+        for _, address in found.hits:
+            shown = json.loads(searcher.doc(address).get_first("shown"))
+            options = [t for t in (shown.get("title_zh"), shown.get("title_en")) if t]
+            containing = [t for t in options if typed.split(" ")[0] in t.casefold()]
+            if containing or options:
+                titles.append((containing or options)[0])
+        return titles
 
     def indexed_versions(self, session: Session | None = None) -> dict[str, int]:
         """dataset id → indexed version (for `ndr search check`)."""
