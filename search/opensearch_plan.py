@@ -40,7 +40,8 @@ def index_mapping() -> dict[str, Any]:
         "visibility": {"type": "keyword"}, "organization_id": {"type": "keyword"},
         "modified": {"type": "long"}, "issued": {"type": "long"},
         "sort_modified": {"type": "keyword"}, "sort_title": {"type": "keyword"},
-        "suggest": {"type": "keyword"}, "version": {"type": "long"},
+        "suggest": {"type": "keyword"}, "vocab": {"type": "keyword"},
+        "version": {"type": "long"},
         "shown": {"type": "object", "enabled": False},
     }
     for name in text_field_names():

@@ -109,3 +109,18 @@ def parse_entry(key: str) -> tuple[str, str] | None:
     if len(parts) != 3 or parts[1] not in KINDS:
         return None
     return parts[2], KINDS[parts[1]]
+
+
+_LATIN_WORD = re.compile(r"[a-z][a-z'-]{3,}")
+
+
+def spelling_words(doc: Mapping[str, object]) -> list[str]:
+    """The English words (4+ letters, case-folded) of the titles and keywords: the vocabulary
+    a spelling suggestion is taken from."""
+    words: dict[str, None] = {}
+    for source in ("title_en", "keywords", "title_zh"):
+        value = doc.get(source)
+        for text in value if isinstance(value, list) else [value]:
+            if isinstance(text, str):
+                words.update(dict.fromkeys(_LATIN_WORD.findall(text.casefold())))
+    return list(words)

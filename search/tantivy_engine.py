@@ -77,7 +77,7 @@ from search.query_plan import (
 log = logging.getLogger(__name__)
 
 META_ID = "\x00feed"
-LAYOUT_VERSION = 2  # 2: titles left out of the suggest keys
+LAYOUT_VERSION = 3  # 2: titles left out of the suggest keys; 3: spelling vocabulary
 WRITER_HEAP = 128_000_000
 BATCH = 2000
 SessionFactory = Callable[[], contextlib.AbstractContextManager[Session]]
@@ -106,6 +106,7 @@ def build_schema() -> tantivy.Schema:
     sb.add_text_field("sort_modified", tokenizer_name="raw", fast=True, index_option="basic")
     sb.add_text_field("sort_title", tokenizer_name="raw", fast=True, index_option="basic")
     sb.add_text_field("suggest", tokenizer_name="raw", index_option="basic")
+    sb.add_text_field("vocab", tokenizer_name="raw", index_option="basic")
     sb.add_unsigned_field("version", stored=True, fast=True)
     sb.add_unsigned_field("position", stored=True)
     sb.add_bytes_field("shown", stored=True)
@@ -569,8 +570,8 @@ class TantivyEngine:
         return [v for v, _ in sorted(seen.items(), key=lambda kv: (-kv[1], kv[0]))][:8]
 
     def _spelling(self, searcher: tantivy.Searcher, plan: QueryPlan) -> str | None:
-        """A spelling suggestion for an English query: each word not in the index replaced by
-        the closest indexed title/keyword word (edit distance ≤ 2, most frequent)."""
+        """A spelling suggestion for an English query: each word replaced by the closest word
+        of the indexed titles and keywords (edit distance ≤ 2, then most frequent)."""
         if plan.text is None:
             return None
         words: list[str] = []
@@ -609,6 +610,9 @@ def analyse(doc: SearchDocument) -> dict[str, Any]:
     entries = suggest.entries(doc)
     if entries:
         fields["suggest"] = entries
+    vocabulary = suggest.spelling_words(doc)
+    if vocabulary:
+        fields["vocab"] = vocabulary
     shown = {"slug": doc["slug"], "title_zh": doc.get("title_zh"),
              "title_en": doc.get("title_en"), "description_zh": doc.get("description_zh"),
              "description_en": doc.get("description_en"),
@@ -631,10 +635,9 @@ def _is_write_session(session: Session) -> bool:
 
 
 def _closest(searcher: tantivy.Searcher, word: str) -> str | None:
-    candidates = searcher.terms_with_prefix("suggest", word[:2], limit=400)
+    candidates = searcher.terms_with_prefix("vocab", word[:2], limit=400)
     best: tuple[int, int, str] | None = None
-    for term, count in candidates:
-        key = term.split(suggest.SEPARATOR, 1)[0].split(" ", 1)[0]
+    for key, count in candidates:
         distance = _edit_distance(word, key, 2)
         if distance <= 2 and (best is None or (distance, -count) < (best[0], best[1])):
             best = (distance, -count, key)
