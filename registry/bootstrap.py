@@ -9,12 +9,9 @@ import contextlib
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-from sqlalchemy.orm import Session
 
 from anchoring.keys import create_key_file, load_key_file, load_key_from_env
 from anchoring.log_store import TransparencyLog
@@ -131,10 +128,13 @@ def build_state(settings: Settings, *, database: Database | None = None) -> Regi
     signer = load_signer(settings)
     log = TransparencyLog(settings.log_origin, signer)
     search = make_backend(settings.search_backend, elasticsearch_url=settings.elasticsearch_url,
-                          index_prefix=settings.search_index_prefix)
-    if settings.search_snapshot and hasattr(search, "attach_session_factory"):
-        # The columnar snapshot (fast counts and facets) reads several tables: one snapshot.
-        search.attach_session_factory(lambda: consistent_read(db))
+                          index_prefix=settings.search_index_prefix,
+                          index_path=settings.search_index_dir)
+    if hasattr(search, "attach"):
+        from registry.datasets.search_sync import documents
+
+        # this process may apply the change feed (under its lease) and fill a new index
+        search.attach(db.write, documents)
     state = RegistryState(settings=settings, db=db, log=log, search=search)
     if settings.publish_batch:
         state.sequencer = PublishSequencer(
@@ -188,41 +188,21 @@ def _outbox_loop(state: RegistryState, stop: threading.Event) -> None:
     state.search.run_outbox(state.db.write, stop=stop)
 
 
-@contextmanager
-def consistent_read(db: Database) -> Iterator[Session]:
-    """A read session whose statements all see one snapshot of the database.
-
-    PostgreSQL's default READ COMMITTED takes a new snapshot per statement, so a reader of
-    several tables (the columnar search snapshot: the high-water mark, the documents, then
-    the facets) sees rows committed between its statements and disagrees with itself; under
-    write load that crashed the warm-up thread (F18). REPEATABLE READ gives the whole
-    transaction one snapshot, and a read-only one never conflicts. A SQLite read transaction
-    in WAL mode already reads one snapshot.
-    """
-    if db.is_sqlite:
-        with db.read() as session:
-            yield session
-        return
-    engine = db.engine.execution_options(isolation_level="REPEATABLE READ",
-                                         postgresql_readonly=True)
-    with Session(bind=engine, expire_on_commit=False) as session:
-        yield session
+def _feed_indexer_loop(state: RegistryState, stop: threading.Event) -> None:
+    """Apply the search change feed to this host's Tantivy index; every process runs the loop,
+    the feed lease lets exactly one of them write."""
+    state.search.run(stop)
 
 
 def warm_up_search(state: RegistryState) -> None:
-    """Load jieba's dictionary and build the columnar search snapshot before the first user
-    asks (each costs a second or more on a large catalogue). A failure only costs speed
-    (searches count with SQL until a later rebuild), so it is logged, not raised."""
+    """Load jieba's dictionary before the first user asks (a second or more). A failure only
+    costs the first search that time, so it is logged, not raised."""
     from search.analysis import warm_up
 
     try:
         warm_up()
-        columnar = getattr(state.search, "columnar", None)
-        if columnar is not None and state.settings.search_snapshot:
-            with consistent_read(state.db) as session:
-                columnar.rebuild(session)
     except Exception:
-        log.exception("search warm-up failed; counting with SQL until the next rebuild")
+        log.exception("search warm-up failed; the first search loads the dictionary")
 
 
 def start_background(state: RegistryState) -> None:
@@ -242,6 +222,10 @@ def start_background(state: RegistryState) -> None:
         outbox = BackgroundThread("ndr-search-outbox", _outbox_loop, state)
         outbox.start()
         state.background.append(outbox)
+    if state.search.name == "tantivy":
+        indexer = BackgroundThread("ndr-search-indexer", _feed_indexer_loop, state)
+        indexer.start()
+        state.background.append(indexer)
     if state.settings.anchor_in_process:
         worker = build_anchor_worker(state)
         anchor = BackgroundThread("ndr-anchor-worker", worker.run_forever)

@@ -461,8 +461,11 @@ def search_reindex() -> None:
                                        f"{engine_message(exc)}") from None
         click.echo(f"built {index} and switched the alias to it")
         return
-    with state.db.write() as session:
-        count = search_sync.sql_reindex(session, state.search)
+    if state.search.name == "tantivy":
+        count = search_sync.reindex(None, state.search)  # type: ignore[arg-type]
+    else:
+        with state.db.write() as session:
+            count = search_sync.reindex(session, state.search)
     click.echo(f"re-indexed {count} datasets")
 
 
@@ -504,14 +507,43 @@ def search_check(repair: bool) -> None:
                               for f in drained.failures[:20]]}
     else:
         with state.db.write() as session:
-            report = search_sync.sql_drift(session, state.search)
+            report = search_sync.drift(session, state.search)
             if repair and not report.clean:
-                search_sync.sql_repair(session, state.search, report)
+                search_sync.repair(session, state.search, report)
+        if repair and not report.clean and state.search.name == "tantivy":
+            with state.db.read() as session:
+                state.search.count(session)  # apply the repair from the feed now
     click.echo(json.dumps({"missing": len(report.missing), "stale": len(report.stale),
                            "extra": len(report.extra), "repaired": repair and not report.clean,
                            **extra}, ensure_ascii=False))
     if (not report.clean and not repair) or extra.get("refused"):
         raise SystemExit(1)
+
+
+@search_group.command("indexer", help="Apply the search change feed to this host's Tantivy "
+                      "index (the web processes do this too; a lease keeps one writer).")
+def search_indexer() -> None:
+    import signal
+    import threading
+
+    state = _state()
+    if state.search.name != "tantivy":
+        raise click.ClickException(f"NDR_SEARCH_BACKEND is {state.search.name}, not tantivy")
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    state.search.run(stop)
+
+
+@search_group.command("prune", help="Delete change-feed rows every index has applied.")
+def search_prune() -> None:
+    from search import feed
+
+    state = _state()
+    with state.db.write() as session:
+        removed = feed.prune(session)
+        positions = feed.consumer_positions(session)
+    click.echo(json.dumps({"removed": removed, "consumers": positions}))
 
 
 @search_group.command("outbox", help="Feed the search cluster from the transactional outbox.")

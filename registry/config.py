@@ -49,8 +49,10 @@ class Settings:
         "NDR_SEARCH_URL") or os.environ.get("ELASTICSEARCH_URL") or None)
     search_index_prefix: str = field(default_factory=lambda: os.environ.get(
         "NDR_SEARCH_INDEX_PREFIX", "ndr"))
-    search_snapshot: bool = field(default_factory=lambda: _env_bool("NDR_SEARCH_SNAPSHOT",
-                                                                     True))
+    # The Tantivy index directory (one per registry; default var/search-index).
+    search_index_dir: Path | None = field(default_factory=lambda: (
+        Path(os.environ["NDR_SEARCH_INDEX_DIR"]) if os.environ.get("NDR_SEARCH_INDEX_DIR")
+        else None))
     max_body_bytes: int = field(default_factory=lambda: _env_int("NDR_MAX_BODY_BYTES",
                                                                   1024 * 1024))
     secret_key_file: Path | None = None
@@ -88,5 +90,6 @@ class Settings:
             self.secret_key_file = Path(os.environ.get("NDR_SECRET_KEY_FILE",
                                                        self.var_dir / "session-secret.key"))
         if not self.search_backend:
-            self.search_backend = ("postgres" if self.database_url.startswith("postgresql")
-                                   else "sqlite")
+            self.search_backend = "tantivy"
+        if self.search_index_dir is None:
+            self.search_index_dir = self.var_dir / "search-index"

@@ -103,6 +103,14 @@ def _component_schemas() -> dict[str, Any]:
                              "properties": {
         "total": {"type": "integer"}, "next_cursor": {"type": ["string", "null"]},
         "items": {"type": "array", "items": {"type": "object"}},
+        "loosened_query": {"type": "string", "description":
+                           "Nothing matched every word: these hits match some of these finer "
+                           "words, most matching words first"},
+        "suggestion": {"type": "string", "description": "A query to try instead"},
+        "related": {"type": "array", "items": {"type": "string"},
+                    "description": "Related topics (keywords and themes)"},
+        "truncated": {"type": "boolean", "description":
+                      "q was cut to 200 characters / 16 terms"},
         "facets": {"type": "object", "additionalProperties": {"type": "array", "items": {
             "type": "object", "properties": {"value": {"type": "string"},
                                              "count": {"type": "integer"}}}}}}}
@@ -176,6 +184,26 @@ def openapi_document() -> dict[str, Any]:
                          "schema": {"$ref": "#/components/schemas/DatasetCreate"}}}},
                      "responses": {"201": {**version_response, "description": "Recorded"},
                                    **_problems(400, 401, 403, 404, 409, 413, 415, 422)}}},
+        "/api/v1/suggest": {
+            "get": {"summary": "Autocomplete: titles, keywords, departments and topics",
+                    "description": "As the user types (Chinese, pinyin initials such as jtys "
+                                   "for 交通运输, or English); counts only entries the caller "
+                                   "may see. q is cut to 100 characters.",
+                    "operationId": "suggest",
+                    "parameters": [
+                        _param("q", "query", {"type": "string", "minLength": 1},
+                               "What was typed so far", True),
+                        _param("limit", "query", {"type": "integer", "minimum": 1,
+                                                  "maximum": 20})],
+                    "responses": {"200": _json({"type": "object", "required": [
+                        "q", "suggestions"], "properties": {
+                        "q": {"type": "string"},
+                        "suggestions": {"type": "array", "items": {
+                            "type": "object", "properties": {
+                                "text": {"type": "string"},
+                                "kind": {"enum": ["title", "keyword", "department", "topic"]},
+                                "count": {"type": "integer"}}}}}}),
+                        **_problems(400, 401)}}},
         "/api/v1/datasets/{ref}": {
             "parameters": [REF],
             "get": {"summary": "The current version", "operationId": "getDataset",

@@ -1,13 +1,16 @@
-"""One search interface over three backends (SQLite FTS5, PostgreSQL, Elasticsearch).
+"""One search interface over the engines: Tantivy (embedded, the default), an
+OpenSearch/Elasticsearch cluster, and the legacy in-database SQLite FTS5 / PostgreSQL path.
 
 The registry builds a flat ``SearchDocument`` per dataset and calls ``index`` / ``remove`` in
-its own write transaction, and ``search`` in a read session. This package never imports
-``registry``.
+its own write transaction, and ``search`` in a read session. What matches and how it ranks is
+decided in one place, `search.query_plan`; engines translate its plan. This package never
+imports ``registry``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Protocol
 
 from sqlalchemy.orm import Session
@@ -36,12 +39,23 @@ class SearchBackend(Protocol):
     def count(self, session: Session) -> int: ...
 
 
+ENGINES: tuple[str, ...] = ("tantivy", "sqlite", "postgres", "opensearch", "elasticsearch")
+
+
 def make_backend(
-    name: str, *, elasticsearch_url: str | None = None, index_prefix: str = "ndr"
+    name: str, *, elasticsearch_url: str | None = None, index_prefix: str = "ndr",
+    index_path: str | Path | None = None,
 ) -> SearchBackend:
-    """The backend called ``name``: "sqlite" or "postgres" (in the database), "opensearch" or
+    """The backend called ``name``: "tantivy" (embedded, ``index_path`` is its directory under
+    the registry's var/), "sqlite" or "postgres" (in the database), "opensearch" or
     "elasticsearch" (a search cluster at ``elasticsearch_url``, one or more node URLs
     comma-separated; the name picks the official client of that engine)."""
+    if name == "tantivy":
+        if index_path is None:
+            raise ValueError("the tantivy backend needs index_path")
+        from search.tantivy_engine import TantivyEngine
+
+        return TantivyEngine(index_path)
     if name == "sqlite":
         from search.sqlite_fts import SqliteFtsBackend
 

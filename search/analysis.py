@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import snowballstemmer
-from snowballstemmer.basestemmer import BaseStemmer
 
 # CJK Unified Ideographs (+ extension A and compatibility ideographs); kana/hangul are out of
 # scope for a Chinese catalogue and fall through to the latin tokenizer rule below.
@@ -43,17 +42,7 @@ ENGLISH_STOPWORDS = frozenset(
      "on", "or", "the", "to", "with"]
 )
 
-_stemmers = threading.local()  # a Snowball stemmer keeps state while stemming: one per thread
-
-
-def _stemmer() -> BaseStemmer:
-    """This thread's English stemmer (sharing one across request threads corrupts stems, F3)."""
-    stemmer = getattr(_stemmers, "english", None)
-    if stemmer is None:
-        stemmer = _stemmers.english = snowballstemmer.stemmer("english")
-    return stemmer
-
-
+_thread_local = threading.local()
 _jieba_lock = threading.Lock()
 _jieba_tokenizer = None
 
@@ -76,6 +65,16 @@ def _jieba():  # type: ignore[no-untyped-def]
                 tokenizer.initialize()
                 _jieba_tokenizer = tokenizer
     return _jieba_tokenizer
+
+
+def _stemmer() -> snowballstemmer.stemmer:  # type: ignore[name-defined]
+    """This thread's Snowball stemmer (finding F3: a stemmer object keeps its current word in
+    instance state, so one stemmer shared by request threads mixes up their words)."""
+    stemmer = getattr(_thread_local, "stemmer", None)
+    if stemmer is None:
+        stemmer = snowballstemmer.stemmer("english")
+        _thread_local.stemmer = stemmer
+    return stemmer
 
 
 def has_cjk(text: str) -> bool:
@@ -110,6 +109,7 @@ def index_tokens(text: str | None) -> list[str]:
         return []
     tokens: list[str] = []
     stems = _STEM_CACHE
+    stemmer = _stemmer()
     for cjk, latin in _CLASSIFIED_RE.findall(text.casefold()):
         if cjk:
             if len(cjk) == 1:
@@ -122,7 +122,7 @@ def index_tokens(text: str | None) -> list[str]:
         elif latin not in ENGLISH_STOPWORDS:
             stemmed = stems.get(latin)
             if stemmed is None:
-                stemmed = _stemmer().stemWord(latin)
+                stemmed = stemmer.stemWord(latin)
                 if len(stems) < _STEM_CACHE_LIMIT:  # bounded: vocabularies have a long tail
                     stems[latin] = stemmed
             tokens.append(stemmed)
@@ -242,3 +242,99 @@ __all__ = [
     "stem",
     "warm_up",
 ]
+
+
+# ---------------------------------------------------------------- words and fragments
+#
+# The engines of `search.query_plan` index every text field twice: as *words* (jieba's precise
+# segmentation of Chinese, Snowball stems of English) and as *fragments* (CJK bigrams). A query
+# word matching a whole indexed word ranks above one matching only inside a longer word
+# (市政 inside 天津市政府), and a fragment still matches where segmentation differs.
+
+_WORD_CACHE_LIMIT = 200_000
+_word_cache: dict[str, tuple[str, ...]] = {}
+
+
+def chinese_words(run: str) -> tuple[str, ...]:
+    """jieba's precise segmentation of one CJK run, plus the parts of compound words
+    (财政预算 → 财政预算, 财政, 预算), so a query for a part is a whole-word match too.
+    Cached: titles, departments and keywords repeat across a catalogue."""
+    cached = _word_cache.get(run)
+    if cached is not None:
+        return cached
+    tokenizer = _jieba()
+    words: list[str] = []
+    for word in tokenizer.cut(run, HMM=True):
+        if not word.strip():
+            continue
+        words.append(word)
+        words.extend(compound_parts(word))
+    result = tuple(words)
+    if len(_word_cache) < _WORD_CACHE_LIMIT:
+        _word_cache[run] = result
+    return result
+
+
+def compound_parts(word: str) -> list[str]:
+    """The parts of a compound that splits cleanly into two dictionary words of two or more
+    characters (天津市政府 → 天津, 市政府, 天津市, 政府). Unlike jieba's search mode this never
+    yields a word across a boundary (市政 is not a part of 天津市政府)."""
+    if len(word) < 4:
+        return []
+    freq = _jieba().FREQ
+    parts: list[str] = []
+    for cut in range(2, len(word) - 1):
+        left, right = word[:cut], word[cut:]
+        if freq.get(left) and freq.get(right):
+            parts.extend((left, right))
+    return list(dict.fromkeys(parts))
+
+
+def search_subwords(word: str) -> list[str]:
+    """Finer pieces of a query word for the zero-result fallback: the clean compound parts
+    (财政预算 → 财政, 预算), else jieba's search-mode sub-words (公交车 → 公交;
+    被执行人 → 执行, 行人). Two-character words have none (see `query_plan`)."""
+    if not is_cjk_token(word) or len(word) < 3:
+        return []
+    parts = compound_parts(word)
+    if not parts:
+        parts = [w for w in _jieba().cut_for_search(word, HMM=True)
+                 if w != word and len(w) >= 2 and w.strip()]
+    return list(dict.fromkeys(parts))
+
+
+def word_tokens(text: str | None) -> list[str]:
+    """The word stream of a text: Chinese words (and compound parts), English stems without
+    stop words."""
+    if not text:
+        return []
+    tokens: list[str] = []
+    stems = _STEM_CACHE
+    stemmer = _stemmer()
+    for cjk, latin in _CLASSIFIED_RE.findall(text.casefold()):
+        if cjk:
+            tokens.extend(chinese_words(cjk))
+        elif latin not in ENGLISH_STOPWORDS:
+            stemmed = stems.get(latin)
+            if stemmed is None:
+                stemmed = stemmer.stemWord(latin)
+                if len(stems) < _STEM_CACHE_LIMIT:
+                    stems[latin] = stemmed
+            tokens.append(stemmed)
+    return tokens
+
+
+def fragment_tokens(text: str | None) -> list[str]:
+    """The fragment stream of a text: each CJK run's overlapping bigrams then its last
+    character (positions consecutive, so a query word is a phrase of its bigrams)."""
+    if not text:
+        return []
+    tokens: list[str] = []
+    for run in _CJK_FIND_RE.findall(text):
+        if len(run) > 1:
+            tokens.extend([run[i : i + 2] for i in range(len(run) - 1)])
+        tokens.append(run[-1])
+    return tokens
+
+
+_CJK_FIND_RE = re.compile(rf"[{_CJK_CLASS}]+")

@@ -171,6 +171,12 @@ class SearchResults:
     hits: list[Hit]
     facets: dict[str, list[tuple[str, int]]]
     next_cursor: str | None
+    # Help when the query as typed found nothing (see search.query_plan): the looser query
+    # whose results these are, a suggestion to try, and related topics.
+    loosened_query: str | None = None
+    suggestion: str | None = None
+    related: list[str] = field(default_factory=list)
+    truncated: bool = False  # the query was cut at MAX_QUERY_CHARS / MAX_QUERY_TERMS
 
 
 class InvalidCursor(ValueError):
@@ -184,12 +190,17 @@ def encode_cursor(sort: str, key: Sequence[Any]) -> str:
 
 
 def decode_cursor(cursor: str, sort: str) -> list[Any]:
+    """The [sort key, tie-breaker] of a cursor. Every part is checked (finding F9: a cursor
+    decoding to {"s":"-modified","k":[null,null]} reached the SQL as NULLs and gave a 500)."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         data = json.loads(base64.urlsafe_b64decode(padded.encode()))
         key = data["k"]
         if data["s"] != sort or not isinstance(key, list):
             raise InvalidCursor("cursor belongs to another sort order")
-        return key
     except (ValueError, KeyError, TypeError) as exc:
         raise InvalidCursor("malformed cursor") from exc
+    if len(key) != 2 or any(isinstance(k, bool) or not isinstance(k, (str, int, float))
+                            for k in key):
+        raise InvalidCursor("malformed cursor key")
+    return key

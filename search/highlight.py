@@ -14,6 +14,9 @@ from collections.abc import Sequence
 from search.analysis import LATIN_WORD_RE, QueryTerm, is_cjk_token, stem
 
 SNIPPET_CHARS = 160
+# Only the start of a long text is searched for matches to show: a snippet is for the reader,
+# and scanning whole multi-page descriptions of every hit cost more than the search itself.
+SCAN_CHARS = 1200
 
 
 def _english_word_matches(word: str, term: QueryTerm) -> bool:
@@ -58,6 +61,7 @@ def highlight(text: str | None, terms: Sequence[QueryTerm]) -> str | None:
     match wrapped in <mark>…</mark>; None when nothing in ``text`` matched."""
     if not text or not terms:
         return None
+    text = text[:SCAN_CHARS]
     spans = match_spans(text, terms)
     if not spans:
         return None

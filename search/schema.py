@@ -9,7 +9,9 @@ Tables:
   theme X" and the second index (doc_id, field, value) answers "which values does this matching
   document have", so the planner can pick whichever side is smaller.
 * ``search_fts`` (SQLite only) — FTS5 table of the analysed token streams, rowid = doc_id.
-* ``search_outbox`` — pending Elasticsearch operations, written in the catalogue transaction.
+* ``search_outbox`` — the change feed, written in the catalogue transaction; read by the
+  Tantivy indexer and the cluster feeder, each from its own position in
+  ``search_feed_consumer`` (see search.feed).
 """
 
 from __future__ import annotations
@@ -41,10 +43,6 @@ SQLITE_DDL: tuple[str, ...] = (
         PRIMARY KEY (field, value, doc_id)
     ) WITHOUT ROWID""",
     "CREATE INDEX IF NOT EXISTS ix_search_facet_doc ON search_facet (doc_id, field, value)",
-    """CREATE TABLE IF NOT EXISTS search_changes (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
-        doc_id INTEGER NOT NULL
-    )""",
     """CREATE VIRTUAL TABLE IF NOT EXISTS search_fts USING fts5(
         title, keywords, publisher, description, tokenize = 'ascii'
     )""",
@@ -59,10 +57,6 @@ SQLITE_DDL: tuple[str, ...] = (
 )
 
 POSTGRES_DDL: tuple[str, ...] = (
-    """CREATE TABLE IF NOT EXISTS search_changes (
-        seq BIGSERIAL PRIMARY KEY,
-        doc_id BIGINT NOT NULL
-    )""",
     """CREATE TABLE IF NOT EXISTS search_document (
         doc_id BIGSERIAL PRIMARY KEY,
         dataset_id TEXT NOT NULL UNIQUE,
@@ -99,15 +93,19 @@ POSTGRES_DDL: tuple[str, ...] = (
     )""",
 )
 
-TABLES: tuple[str, ...] = ("search_changes", "search_outbox", "search_fts", "search_facet",
+TABLES: tuple[str, ...] = ("search_feed_consumer", "search_outbox", "search_fts", "search_facet",
                            "search_document")
 
 
 def create_search_schema(connection: Connection) -> None:
-    """Create every search table for the connection's dialect (idempotent)."""
+    """Create every search table for the connection's dialect (idempotent): the in-database
+    index, the outbox (the change feed) and its consumers' cursors."""
+    from search.feed import create_feed_schema
+
     ddl = SQLITE_DDL if connection.dialect.name == "sqlite" else POSTGRES_DDL
     for statement in ddl:
         connection.exec_driver_sql(statement)
+    create_feed_schema(connection)
 
 
 def drop_search_schema(connection: Connection) -> None:

@@ -10,18 +10,16 @@ only from constants and generated parameter names.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 
-import numpy as np
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from search.analysis import QueryTerm, index_text, query_terms, text_tokens_of
-from search.columnar import ColumnarCounts, Snapshot, stamp_of_modified_key
 from search.documents import (
     Hit,
     SearchDocument,
@@ -125,29 +123,6 @@ class SqlSearchBackend:
     name = "sql"
 
     # ---- engine-specific hooks -----------------------------------------------------------
-    def __init__(self) -> None:
-        self.columnar = ColumnarCounts()
-
-    def attach_session_factory(self, session_factory: Callable[[], Any]) -> None:
-        """Let the backend build its columnar snapshot in the background (read sessions)."""
-        self.columnar.session_factory = session_factory
-
-    def _matched_doc_ids(self, session: Session, match: MatchSql, params: Params
-                         ) -> np.ndarray:
-        rows = session.execute(text(self._matched_ids_sql(match)), params.values)
-        return np.fromiter((r[0] for r in rows), dtype=np.int64)
-
-    def _matched_ids_sql(self, match: MatchSql) -> str:
-        # The condition holds only bound parameters (built by _match), no user text.
-        return f"SELECT d.doc_id FROM search_document d WHERE {match.condition}"  # noqa: S608
-
-    def _log_changes(self, session: Session, doc_ids: Sequence[int]) -> None:
-        """Tell columnar snapshots which documents changed (same transaction as the change;
-        catalogue writes are serialised, so sequence numbers commit in order)."""
-        if doc_ids:
-            executemany(session, "INSERT INTO search_changes (doc_id) VALUES (:doc_id)",
-                        [{"doc_id": d} for d in doc_ids])
-
     def _allocate_doc_ids(self, session: Session, count: int) -> list[int]:
         raise NotImplementedError
 
@@ -173,7 +148,6 @@ class SqlSearchBackend:
         missing = [i for i in latest if i not in existing]
         fresh = iter(self._allocate_doc_ids(session, len(missing)))
         ids = {i: existing[i] if i in existing else next(fresh) for i in latest}
-        self._log_changes(session, list(ids.values()))
         rows = [document_row(ids[i], doc) for i, doc in latest.items()]
         texts = [analyse_document(doc) for doc in latest.values()]
         self._insert_documents(session, rows, texts)
@@ -189,7 +163,6 @@ class SqlSearchBackend:
     def remove(self, session: Session, dataset_ids: Sequence[str]) -> None:
         existing = self._existing_doc_ids(session, list(dataset_ids))
         self._delete_doc_ids(session, list(existing.values()))
-        self._log_changes(session, list(existing.values()))
 
     def _existing_doc_ids(self, session: Session, dataset_ids: list[str]) -> dict[str, int]:
         found: dict[str, int] = {}
@@ -234,50 +207,14 @@ class SqlSearchBackend:
         candidate = " AND ".join(
             ([match.condition] if match else []) + conditions
         ) or "1 = 1"
-        snapshot = self.columnar.current(session)
-        if snapshot is not None:
-            matched = self._matched_doc_ids(session, match, params) if match else None
-            total, facets, docs = self.columnar.counts(snapshot, query, matched,
-                                                       list(query.facets), query.facet_limit)
-            sort = effective_sort(query.sort, has_text=match is not None)
-            if match is None and sort in ("modified", "-modified") and not snapshot.overlay:
-                hits, next_cursor = self._page_from_snapshot(session, query, snapshot, docs,
-                                                             sort)
-                return SearchResults(total=total, hits=hits, facets=facets,
-                                     next_cursor=next_cursor)
-        else:
-            total = int(session.execute(
-                text(f"SELECT count(*) FROM search_document d WHERE {candidate}"),  # noqa: S608
-                params.values,
-            ).scalar_one())
-            facets = self._facet_counts(session, list(query.facets), candidate, params,
-                                        query.facet_limit)
+        total = int(session.execute(
+            text(f"SELECT count(*) FROM search_document d WHERE {candidate}"),  # noqa: S608
+            params.values,
+        ).scalar_one())
+        facets = self._facet_counts(session, list(query.facets), candidate, params,
+                                    query.facet_limit)
         hits, next_cursor = self._page(session, query, terms, match, conditions, params)
         return SearchResults(total=total, hits=hits, facets=facets, next_cursor=next_cursor)
-
-    def _page_from_snapshot(self, session: Session, query: SearchQuery, snapshot: Snapshot,
-                            docs: np.ndarray, sort: str) -> tuple[list[Hit], str | None]:
-        """Browsing without text, newest (or oldest) first: the snapshot picks the page with a
-        partial sort of the matching documents' modified stamps — the same order and cursor
-        format as `_page`, so either path continues the other's pages."""
-        after = None
-        if query.cursor:
-            last_key, last_id = decode_cursor(query.cursor, sort)
-            after = (stamp_of_modified_key(str(last_key)), int(last_id))
-        chosen = self.columnar.newest_first(snapshot, docs, sort == "-modified",
-                                            query.limit + 1, after)
-        if not chosen:
-            return [], None
-        params = Params()
-        rows = {int(r[0]): r for r in session.execute(text(
-            f"SELECT doc_id, dataset_id, slug, modified_key FROM search_document "  # noqa: S608
-            f"WHERE doc_id IN {params.bind_list(chosen)}"), params.values)}
-        page = [rows[d] for d in chosen[: query.limit] if d in rows]
-        hits = [Hit(dataset_id=r[1], slug=r[2], score=0.0, highlights={}) for r in page]
-        next_cursor = None
-        if len(chosen) > query.limit and page:
-            next_cursor = encode_cursor(sort, [page[-1][3], int(page[-1][0])])
-        return hits, next_cursor
 
     def _conditions(self, query: SearchQuery, params: Params) -> list[str]:
         conditions = [self._visibility(query, params)]

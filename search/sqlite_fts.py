@@ -96,9 +96,6 @@ class SqliteFtsBackend(SqlSearchBackend):
             score=f"-bm25(search_fts, {weights})",
         )
 
-    def _matched_ids_sql(self, match: MatchSql) -> str:
-        return f"SELECT rowid FROM search_fts WHERE {match.ranked_condition}"  # noqa: S608
-
     def optimize(self, session: Session) -> None:
         """Merge FTS5 b-trees after a bulk import (smaller, faster index)."""
         session.execute(text("INSERT INTO search_fts (search_fts) VALUES ('optimize')"))

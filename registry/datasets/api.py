@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 
 from registry.auth.principal import require_signed_in
 from registry.datasets import actions, policy
-from registry.datasets.listing import search_datasets
+from registry.datasets.listing import search_datasets, suggest_entries
 from registry.http import (
     current_principal,
     int_arg,
@@ -74,6 +74,13 @@ def list_datasets() -> Response:
     state = registry_state()
     with state.db.read() as session:
         return json_response(search_datasets(session, state.search, principal, request.args))
+
+
+def suggest() -> Response:
+    principal = current_principal()
+    state = registry_state()
+    with state.db.read() as session:
+        return json_response(suggest_entries(session, state.search, principal, request.args))
 
 
 def show_dataset(ref: str) -> Response:
@@ -157,6 +164,7 @@ def version_proof(ref: str, number: int) -> Response:
 
 def register_dataset_routes(bp: Blueprint) -> None:
     bp.add_url_rule("/datasets", "datasets", list_datasets, methods=["GET"])
+    bp.add_url_rule("/suggest", "suggest", suggest, methods=["GET"])
     bp.add_url_rule("/datasets", "dataset_create", create_dataset, methods=["POST"])
     bp.add_url_rule("/datasets/<ref>", "dataset", show_dataset, methods=["GET"])
     bp.add_url_rule("/datasets/<ref>", "dataset_patch", patch_dataset, methods=["PATCH"])

@@ -77,16 +77,25 @@ def query_from_args(args: MultiDict[str, str], principal: Principal | None) -> S
 def run_search(session: Session, backend: Any, query: SearchQuery) -> SearchResults:
     try:
         return backend.search(session, query)
-    except InvalidCursor:
-        raise bad_request("cursor is not one this search issued",
+    except InvalidCursor as exc:
+        raise bad_request(f"cursor is not one this search issued ({exc})",
                           errors=[FieldError("is not a valid cursor for this search",
                                              name="cursor")]) from None
     except ValueError as exc:
-        raise bad_request(str(exc)) from None
+        raise bad_request(str(exc), errors=[FieldError(str(exc), name=_culprit(str(exc)))]
+                          ) from None
     except SearchUnavailable as exc:  # the search cluster is down or refusing: a 503, not a 500
         raise Problem(503, "Search is temporarily unavailable / 搜索暂时不可用",
                       f"the search cluster did not answer: {exc}", "search-unavailable",
                       headers={"Retry-After": "5"}) from None
+
+
+def _culprit(message: str) -> str:
+    """The request parameter a search ValueError is about (SearchQuery.validate's messages)."""
+    for name in ("sort", "limit", "facet", "cursor"):
+        if name in message:
+            return name
+    return "q"
 
 
 def indexed_versions(session: Session, dataset_ids: list[str]
@@ -128,10 +137,42 @@ def search_datasets(session: Session, backend: Any, principal: Principal | None,
                     args: MultiDict[str, str]) -> dict[str, Any]:
     query = query_from_args(args, principal)
     results = run_search(session, backend, query)
-    return {
+    page: dict[str, Any] = {
         "total": results.total,
         "items": hydrate(session, results),
         "facets": {name: [{"value": v, "count": c} for v, c in values]
                    for name, values in results.facets.items()},
         "next_cursor": results.next_cursor,
     }
+    if results.loosened_query is not None:
+        page["loosened_query"] = results.loosened_query  # these hits match some of the words
+    if results.suggestion is not None:
+        page["suggestion"] = results.suggestion
+    if results.related:
+        page["related"] = results.related
+    if results.truncated:
+        page["truncated"] = True  # q was cut at the documented limit
+    return page
+
+
+SUGGEST_MAX_CHARS = 100
+
+
+def suggest_entries(session: Session, backend: Any, principal: Principal | None,
+                    args: MultiDict[str, str]) -> dict[str, Any]:
+    """GET /api/v1/suggest?q=…: titles, keywords, departments and topics the viewer may see
+    that start with (a word of) what was typed, Chinese, pinyin initials or English."""
+    unknown = sorted(set(args) - {"q", "limit"})
+    if unknown:
+        raise bad_request("unknown query parameter(s): " + ", ".join(unknown),
+                          errors=[FieldError("is not a known parameter", name=n)
+                                  for n in unknown])
+    q = args.get("q")
+    if q is None or not q.strip():
+        raise bad_request("q is required", errors=[FieldError("is required", name="q")])
+    limit = _int_arg(args, "limit", 10, 1, 20)
+    suggest = getattr(backend, "suggest", None)
+    found = suggest(session, q[:SUGGEST_MAX_CHARS], viewer_for(principal), limit) \
+        if suggest is not None else []
+    return {"q": q[:SUGGEST_MAX_CHARS],
+            "suggestions": [{"text": s.text, "kind": s.kind, "count": s.count} for s in found]}

@@ -1,9 +1,10 @@
 """Keeping the search index equal to the catalogue: rebuild it, find drift, repair it.
 
 CKAN's Solr index drifts from its database (GSA/data.gov#840) because nothing compares them.
-Here the in-database backends are written in the same transaction as the catalogue, and for
-every backend `ndr search check` compares what the index holds (dataset → version) with what
-the catalogue says, and `--repair` re-indexes exactly the differences.
+Here every engine is fed from the catalogue's own transactions (the change feed, or the
+in-database index written in the same transaction), and for every engine `ndr search check`
+compares what the index holds (dataset → version) with what the catalogue says, and
+`--repair` re-indexes exactly the differences (through the feed, for a fed engine).
 """
 
 from __future__ import annotations
@@ -62,8 +63,8 @@ def documents(session: Session, dataset_ids: list[str] | None = None
                                   modified=version.created_at, ancestry=chain)
 
 
-def sql_drift(session: Session, backend: Any) -> DriftReport:
-    """Differences between an in-database index and the catalogue."""
+def drift(session: Session, backend: Any) -> DriftReport:
+    """Differences between the index (Tantivy or in-database) and the catalogue."""
     indexed: dict[str, int] = backend.indexed_versions(session)
     wanted = indexable_versions(session)
     return DriftReport(missing=sorted(set(wanted) - set(indexed)),
@@ -71,8 +72,10 @@ def sql_drift(session: Session, backend: Any) -> DriftReport:
                  extra=sorted(set(indexed) - set(wanted)))
 
 
-def sql_repair(session: Session, backend: Any, drift: DriftReport) -> int:
-    todo = drift.missing + drift.stale
+def repair(session: Session, backend: Any, report: DriftReport) -> int:
+    """Re-index the missing and stale entries and remove the extra ones, in the caller's write
+    transaction (a fed engine applies them from the feed right after the commit)."""
+    todo = report.missing + report.stale
     batch: list[dict[str, Any]] = []
     for doc in documents(session, todo):
         batch.append(doc)
@@ -81,14 +84,17 @@ def sql_repair(session: Session, backend: Any, drift: DriftReport) -> int:
             batch = []
     if batch:
         backend.index(session, batch)
-    if drift.extra:
-        backend.remove(session, drift.extra)
-    return len(todo) + len(drift.extra)
+    if report.extra:
+        backend.remove(session, report.extra)
+    return len(todo) + len(report.extra)
 
 
-def sql_reindex(session: Session, backend: Any) -> int:
-    """Re-index every dataset (e.g. after an analysis change) in the caller's transaction:
-    readers keep the old index until it commits."""
+def reindex(session: Session | None, backend: Any) -> int:
+    """Re-index every dataset (e.g. after an analysis change). Tantivy rebuilds under its feed
+    lease in one commit; the in-database index in the caller's transaction. Readers keep the
+    old index until then."""
+    if hasattr(backend, "rebuild"):
+        return int(backend.rebuild(documents))
     count = 0
     batch: list[dict[str, Any]] = []
     for doc in documents(session):
@@ -99,7 +105,7 @@ def sql_reindex(session: Session, backend: Any) -> int:
             batch = []
     if batch:
         backend.index(session, batch)
-    extra = sql_drift(session, backend).extra
+    extra = drift(session, backend).extra
     if extra:
         backend.remove(session, extra)
     return count

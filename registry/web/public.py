@@ -132,7 +132,9 @@ def search() -> str:
         items=items, facets=[(name, results.facets.get(name, [])) for name in SIDEBAR_FACETS],
         selected=selected, args=args, link_with=link_with, org_names=names,
         next_url=link_with(args, cursor=results.next_cursor) if results.next_cursor else None,
-        first_url=link_with(args) if args.get("cursor") else None)
+        first_url=link_with(args) if args.get("cursor") else None,
+        loosened=results.loosened_query, suggestion=results.suggestion,
+        related=results.related)
 
 
 def organization_names(session: Session) -> dict[str, dict[str, str | None]]:

@@ -2,10 +2,29 @@
 
 from __future__ import annotations
 
-from sqlalchemy import text
-
 from registry.datasets import search_sync
 from tests.catalogue.helpers import metadata
+
+
+def _break_tantivy_index(state, stale_id: str, missing_id: str) -> None:  # type: ignore[no-untyped-def]
+    """Change the Tantivy index behind the catalogue's back, as a crashed or buggy indexer
+    would: drop one entry, and put an older version number on another."""
+    import tantivy
+
+    engine = state.search
+    engine.release()  # frees the index writer lock for this outside writer
+    index = tantivy.Index(engine.schema, path=str(engine.path))
+    index.register_tokenizer(
+        "ws", tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.whitespace()).build())
+    with state.db.read() as session:
+        stale = next(search_sync.documents(session, [stale_id]))
+    writer = index.writer(50_000_000, 1)
+    writer.delete_documents_by_term("id", missing_id)
+    writer.delete_documents_by_term("id", stale_id)
+    writer.add_document(engine.document({**stale, "version": 1}))
+    writer.commit()
+    del writer
+    engine.reload()
 
 
 def test_drift_is_found_and_repaired(registry) -> None:  # type: ignore[no-untyped-def]
@@ -19,26 +38,22 @@ def test_drift_is_found_and_repaired(registry) -> None:  # type: ignore[no-untyp
     registry.client.patch("/api/v1/datasets/s1", headers=editor,
                           json={"metadata": {"keywords": ["changed"]}})
     state = registry.state
+    assert state.search.name == "tantivy"  # the default engine
     with state.db.read() as session:
-        assert search_sync.sql_drift(session, state.search).clean
-    # Break the index behind the catalogue's back, as a crashed external indexer would.
+        assert search_sync.drift(session, state.search).clean
+    _break_tantivy_index(state, ids[1], ids[2])
+    with state.db.read() as session:
+        report = search_sync.drift(session, state.search)
+    assert (report.missing, report.stale, report.extra) == ([ids[2]], [ids[1]], [])
     with state.db.write() as session:
-        session.execute(text("UPDATE search_document SET version = 1 WHERE dataset_id = :d"),
-                        {"d": ids[1]})
-        state.search.remove(session, [ids[2]])
+        assert search_sync.repair(session, state.search, report) == 2
     with state.db.read() as session:
-        drift = search_sync.sql_drift(session, state.search)
-    assert (drift.missing, drift.stale, drift.extra) == ([ids[2]], [ids[1]], [])
-    with state.db.write() as session:
-        assert search_sync.sql_repair(session, state.search, drift) == 2
-    with state.db.read() as session:
-        assert search_sync.sql_drift(session, state.search).clean
+        assert search_sync.drift(session, state.search).clean
     found = registry.client.get("/api/v1/datasets?q=changed").get_json()
     assert [item["slug"] for item in found["items"]] == ["s1"]
-    with state.db.write() as session:
-        assert search_sync.sql_reindex(session, state.search) == 5
+    assert search_sync.reindex(None, state.search) == 5
     with state.db.read() as session:
-        assert search_sync.sql_drift(session, state.search).clean
+        assert search_sync.drift(session, state.search).clean
 
 
 def test_pre_analysed_text_equals_what_the_writer_would_compute() -> None:

@@ -1,11 +1,16 @@
-"""Fixtures: a real database (SQLite file or fresh PostgreSQL) with the search tables, and the
-backend that belongs to it."""
+"""Fixtures: a real database (SQLite file or fresh PostgreSQL) with the search tables, and each
+search engine over it.
+
+Conformance: every test taking ``backend`` runs once per engine in ``ENGINES``. Adding an
+engine (the OpenSearch cluster) is one entry: a name and a function building it over the test
+database (return None, or skip, when the engine is not available here).
+"""
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -30,6 +35,28 @@ from tests.support.opensearch_cluster import (  # noqa: E402
 )
 
 
+def _tantivy(db: Database, tmp_path: Path) -> SearchBackend:
+    from search.tantivy_engine import TantivyEngine
+
+    engine = TantivyEngine(tmp_path / "tantivy-index", lease_ttl=5.0)
+    engine.attach(db.write)
+    return engine
+
+
+def _database(db: Database, tmp_path: Path) -> SearchBackend:
+    """The legacy in-database path (SQLite FTS5 / PostgreSQL tsvector)."""
+    return backend_for_dialect(db.engine.dialect.name)
+
+
+ENGINES: dict[str, Callable[[Database, Path], SearchBackend]] = {
+    "tantivy": _tantivy,
+    "database": _database,
+}
+# Engines whose index is written in the catalogue transaction itself (a search inside that
+# transaction sees its own uncommitted changes); fed engines see them after the commit.
+IN_TRANSACTION = {"sqlite", "postgres"}
+
+
 @pytest.fixture
 def db(database_url: str) -> Iterator[Database]:
     database = Database(database_url)
@@ -39,8 +66,19 @@ def db(database_url: str) -> Iterator[Database]:
     database.dispose()
 
 
+@pytest.fixture(params=list(ENGINES))
+def backend(request: pytest.FixtureRequest, db: Database, tmp_path: Path
+            ) -> Iterator[SearchBackend]:
+    engine = ENGINES[request.param](db, tmp_path)
+    yield engine
+    release = getattr(engine, "release", None)
+    if release is not None:
+        release()
+
+
 @pytest.fixture
-def backend(db: Database) -> SearchBackend:
+def database_backend(db: Database) -> SearchBackend:
+    """The in-database engine of this test's database, to compare a cluster's answers with."""
     return backend_for_dialect(db.engine.dialect.name)
 
 

@@ -11,11 +11,11 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
+from search.corpus import chinese_corpus
 from sqlalchemy import text
 
 from registry.database import Database
 from search import SearchBackend, SearchDocument, SearchQuery, Viewer
-from search.corpus import chinese_corpus
 from search.elasticsearch_backend import (
     ElasticsearchBackend,
     OutboxRefused,
@@ -193,10 +193,11 @@ def _load_both(db: Database, backend: SearchBackend, es_backend: ElasticsearchBa
 
 
 def test_cluster_answers_like_the_database_backend(
-    db: Database, backend: SearchBackend, es_backend: ElasticsearchBackend
+    db: Database, database_backend: SearchBackend, es_backend: ElasticsearchBackend
 ) -> None:
     """Same documents, same queries: the same hits, totals and facet counts as the in-database
     backend (ranking order may differ between engines, so hits are compared as sets)."""
+    backend = database_backend
     docs = chinese_corpus(150)
     _load_both(db, backend, es_backend, docs)
     queries = [

@@ -8,15 +8,15 @@ from collections.abc import Iterator
 
 import pytest
 
-from registry.database import Database
-from search import SearchBackend
-from search.corpus import chinese_corpus, load_real_entries, real_document
-from search.relevance import (
+from bench.corpus import chinese_corpus, load_real_entries, real_document
+from bench.relevance import (
     chinese_known_items,
     english_known_items,
     evaluate,
     make_all_visible,
 )
+from registry.database import Database
+from search import SearchBackend
 
 SOURCE_DIR = os.environ.get("NDR_DATAJSON_DIR", "/work/shared/data/us-federal-datajson")
 

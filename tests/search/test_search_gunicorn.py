@@ -1,0 +1,90 @@
+"""Real gunicorn, two worker processes: whichever worker serves a search sees every entry
+published before it (by either worker) — one worker holds the feed lease and indexes, the
+other reloads after each commit or waits for it."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.catalogue.helpers import metadata
+from tests.catalogue.test_crash import _free_port, _wait_for, _wait_ready
+from tests.conftest import build_registry
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.slow
+def test_every_worker_finds_what_was_just_published(database_url: str, tmp_path: Path) -> None:
+    var = tmp_path / "var"
+    harness = build_registry(database_url, var)
+    harness.org("mot")
+    token = harness.token("mot")
+    harness.state.stop()
+    harness.state.search.release()
+    harness.state.db.dispose()
+    port = _free_port()
+    env = {**os.environ, "DATABASE_URL": database_url, "NDR_VAR_DIR": str(var),
+           "NDR_ANCHOR_INPROCESS": "0", "PYTHONPATH": str(REPO)}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "2",
+         "--threads", "4", "--log-level", "warning", "app:create_app()"],
+        cwd=REPO, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE)
+    try:
+        _wait_ready(port)
+        # Cold start: a worker loads jieba and pinyin tables before its first indexing (seconds
+        # on a loaded machine). Wait for the index to answer once, then hold it to freshness.
+        publish(port, token, "warm", "预热条目")
+        warm = f"http://127.0.0.1:{port}/api/v1/datasets?" + urllib.parse.urlencode(
+            {"q": "预热"})
+        for _ in range(6):  # several times, so that both workers have warmed up
+            _wait_for(lambda: _total(warm) == 1, 120)
+        for i in range(12):
+            word = f"fresh{i}word"
+            publish(port, token, f"e{i}", f"公交线路{i}", f"{word} routes")
+            url = f"http://127.0.0.1:{port}/api/v1/datasets?" + urllib.parse.urlencode(
+                {"q": word})
+            with urllib.request.urlopen(url, timeout=30) as response:
+                found = json.loads(response.read())
+            if [item["slug"] for item in found["items"]] != [f"e{i}"]:
+                os.killpg(server.pid, signal.SIGTERM)
+                raise AssertionError(f"{i}: {found}\n{server.communicate(timeout=30)[1]}")
+        every = f"http://127.0.0.1:{port}/api/v1/datasets?" + urllib.parse.urlencode(
+            {"q": "公交"})
+        with urllib.request.urlopen(every, timeout=30) as response:
+            assert json.loads(response.read())["total"] == 12
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+
+
+def publish(port: int, token: str, slug: str, title_zh: str, title_en: str = "x") -> None:
+    body = json.dumps({"slug": slug, "metadata": metadata(
+        title={"zh": title_zh, "en": title_en})}).encode()
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/v1/datasets", data=body, method="POST",
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.status == 201
+
+
+def _total(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            return int(json.loads(response.read())["total"])
+    except OSError:
+        return -1
