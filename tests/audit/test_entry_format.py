@@ -44,7 +44,9 @@ def test_built_entries_parse_back_and_hash_once() -> None:
     (b"\xff\xfe", "not UTF-8 JSON"),
     (b"[1,2]", "not a JSON object"),
     (b'{"v":NaN}', "not UTF-8 JSON"),
-    (b"[" * 5000 + b"]" * 5000, "not UTF-8 JSON"),
+    # refused either way; which message depends on the interpreter's recursion limit, which
+    # other libraries in the same process may have raised
+    (b"[" * 5000 + b"]" * 5000, "not UTF-8 JSON|not a JSON object"),
     (b'{"a":' + b"1" * 70000 + b"}", "at most 65535"),
 ])
 def test_malformed_entries_are_refused_with_the_reason(raw: bytes, problem: str) -> None:
