@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from bench.corpus import chinese_corpus
 from registry.datasets import search_sync
 from search import SearchQuery
-from search.corpus import chinese_corpus
 from search.elasticsearch_backend import (
     ElasticsearchBackend,
     alias_name,

@@ -11,9 +11,9 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
-from search.corpus import chinese_corpus
 from sqlalchemy import text
 
+from bench.corpus import chinese_corpus
 from registry.database import Database
 from search import SearchBackend, SearchDocument, SearchQuery, Viewer
 from search.elasticsearch_backend import (

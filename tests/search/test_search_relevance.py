@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from bench.corpus import chinese_corpus, load_real_entries, real_document
-from bench.relevance import (
+from bench.known_items import (
     chinese_known_items,
     english_known_items,
     evaluate,
