@@ -11,16 +11,17 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
-from search.corpus import chinese_corpus
 from sqlalchemy import text
 
+from bench.corpus import chinese_corpus
 from registry.database import Database
-from search import SearchBackend, SearchDocument, SearchQuery, Viewer
+from search import SearchBackend, SearchDocument, SearchQuery, Viewer, feed
 from search.elasticsearch_backend import (
     ElasticsearchBackend,
     OutboxRefused,
     alias_name,
     check,
+    consumer_name,
     drain_outbox,
     ensure_index,
     es_source,
@@ -57,14 +58,14 @@ def test_outbox_rows_commit_and_roll_back_with_the_catalogue_write(db: Database)
         backend.index(session, [doc("a")])
         raise RuntimeError("abort")
     with db.read() as session:
-        assert outbox_backlog(session) == 0
+        assert outbox_backlog(session, backend.consumer) == 0
     with db.write() as session:
         backend.index(session, [doc("a"), doc("b", title_zh="公交线路")])
         backend.remove(session, ["c"])
     with db.read() as session:
         rows = session.execute(text(
             "SELECT dataset_id, op, version FROM search_outbox ORDER BY id")).all()
-        lag = outbox_lag(session)
+        lag = outbox_lag(session, backend.consumer)
     assert [tuple(r) for r in rows] == [("a", "index", 1), ("b", "index", 1), ("c", "delete", 0)]
     assert lag.rows == 3 and 0 <= lag.oldest_seconds < 600
 
@@ -118,7 +119,7 @@ def test_drained_documents_are_searchable_with_facets(
         ])
     es_backend.wait_for_outbox(db.write)
     with db.read() as session:
-        assert outbox_backlog(session) == 0
+        assert outbox_backlog(session, es_backend.consumer) == 0
         result = es_backend.search(session, SearchQuery(q="交通", facets=["format"]))
         assert [h.dataset_id for h in result.hits] == ["a"]
         assert result.facets["format"] == [("CSV", 1)]
@@ -143,7 +144,7 @@ def test_outbox_applies_updates_and_deletes_in_order_and_never_goes_backwards(
         es_backend.index(session, [doc("a", version=1, title_en="first title")])
     es_backend.wait_for_outbox(db.write)
     with db.read() as session:
-        assert outbox_backlog(session) == 0
+        assert outbox_backlog(session, es_backend.consumer) == 0
         assert [h.dataset_id for h in es_backend.search(session, SearchQuery(q="second")).hits] \
             == ["a"]
         assert es_backend.search(session, SearchQuery(q="first")).total == 0
@@ -267,11 +268,12 @@ def test_reindex_swaps_the_alias(db: Database, es_backend: ElasticsearchBackend)
 # ------------------------------------------------------------------ mistakes and refusals
 
 
-def test_a_refused_document_stays_in_the_outbox_with_the_engines_message(
+def test_a_refused_document_stops_the_cursor_with_the_engines_message(
     db: Database, es_backend: ElasticsearchBackend
 ) -> None:
-    """A mapping conflict (a field the strict mapping does not know): the row is not lost and
-    the engine's own reason is what the caller sees."""
+    """A mapping conflict (a field the strict mapping does not know; written as a cluster
+    document, as releases before the change feed wrote rows): the row is not lost, the cursor
+    stops just before it, and the engine's own reason is what the caller sees."""
     bad = {**es_source(doc("bad")), "unexpected_field": "x"}
     with db.write() as session:
         es_backend.index(session, [doc("good", title_en="fine")])
@@ -283,8 +285,29 @@ def test_a_refused_document_stays_in_the_outbox_with_the_engines_message(
     assert "strict_dynamic_mapping_exception" in str(refused.value)
     assert "unexpected_field" in refused.value.failures[0].message
     with db.read() as session:
-        rows = session.execute(text("SELECT dataset_id FROM search_outbox")).scalars().all()
-    assert rows == ["bad"]  # the good one was settled, the bad one kept
+        rows = session.execute(text("SELECT id, dataset_id FROM search_outbox ORDER BY id")
+                               ).all()
+        position = feed.position_of(session, es_backend.consumer)
+        assert outbox_backlog(session, es_backend.consumer) == 1
+    # the good one was settled (the cursor is past it), the bad one kept; nothing deleted
+    assert [r[1] for r in rows] == ["good", "bad"] and position == rows[0][0]
+    es_backend.client.refresh(alias_name(es_backend.index_prefix))
+    with db.read() as session:
+        assert [h.dataset_id for h in es_backend.search(session, SearchQuery(q="fine")).hits
+                ] == ["good"]
+
+
+def test_an_unreadable_payload_is_reported_and_kept(
+    db: Database, es_backend: ElasticsearchBackend
+) -> None:
+    """A flipped byte in a payload: reported as unreadable, the cursor does not pass it."""
+    with db.write() as session:
+        es_backend.index(session, [doc("x", title_en="fine")])
+        session.execute(text("UPDATE search_outbox SET payload = '{\"dataset_id\": \"x\"'"))
+    result = drain_outbox(db.write, es_backend.client, index_prefix=es_backend.index_prefix)
+    assert result.settled == 0 and "unreadable outbox payload" in result.failures[0].message
+    with db.read() as session:
+        assert outbox_backlog(session, es_backend.consumer) == 1
 
 
 def test_writes_never_auto_create_an_index_when_the_alias_is_missing(
@@ -301,7 +324,7 @@ def test_writes_never_auto_create_an_index_when_the_alias_is_missing(
         "index_not_found" in result.failures[0].message
     assert not client.index_exists(alias_name(prefix))
     with db.read() as session:
-        assert outbox_backlog(session) == 1
+        assert outbox_backlog(session, consumer_name(prefix)) == 1
     client.close()
 
 
@@ -321,12 +344,12 @@ def test_a_read_only_index_is_reported_not_swallowed(
         assert "read_only_allow_delete" in str(refused.value) or \
             "cluster_block_exception" in str(refused.value)
         with db.read() as session:
-            assert outbox_backlog(session) == 1
+            assert outbox_backlog(session, es_backend.consumer) == 1
     finally:
         es_backend.client.put_settings(index, {"index.blocks.read_only_allow_delete": None})
     es_backend.wait_for_outbox(db.write)
     with db.read() as session:
-        assert outbox_backlog(session) == 0
+        assert outbox_backlog(session, es_backend.consumer) == 0
 
 
 def test_an_unreachable_cluster_keeps_the_rows_and_says_why(db: Database) -> None:
@@ -338,7 +361,7 @@ def test_an_unreachable_cluster_keeps_the_rows_and_says_why(db: Database) -> Non
     assert result.settled == 0
     assert "Connection refused" in result.failures[0].message
     with db.read() as session:
-        assert outbox_backlog(session) == 1
+        assert outbox_backlog(session, backend.consumer) == 1
     health = backend.cluster_health()
     assert health.status == "unreachable" and health.error
 
