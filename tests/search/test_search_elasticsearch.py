@@ -9,6 +9,7 @@ import json
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -388,3 +389,71 @@ def test_bad_cluster_urls_are_refused(url: str) -> None:
 def test_unknown_flavour_is_refused() -> None:
     with pytest.raises(ValueError, match="flavour"):
         connect("solr", "http://127.0.0.1:9200")
+
+
+# ------------------------------------------------------------------ one feed, two consumers
+
+
+def test_one_database_feeds_tantivy_and_the_cluster_and_prune_waits_for_both(
+    db: Database, es_backend: ElasticsearchBackend, tmp_path: Path
+) -> None:
+    """Issue 11: the outbox is a change feed with a cursor per index. A host's Tantivy index and
+    the cluster read the same rows (written once, in the one plain format); neither deletes
+    them; `feed.prune` removes a row only when both have applied it; both end with the same
+    documents."""
+    from search.tantivy_engine import TantivyEngine
+
+    tantivy = TantivyEngine(tmp_path / "ix")
+    tantivy.attach(db.write)
+    es_backend.attach(db.write)
+    try:
+        docs = [doc(f"d{i}", title_en=f"harbour tides {i}", keywords=[f"k{i % 3}"])
+                for i in range(12)]
+        with db.write() as session:
+            es_backend.index(session, docs)  # one write; any consumer's publish is the same
+            es_backend.index(session, [doc("d3", version=2, title_en="harbour depth")])
+            es_backend.remove(session, ["d5"])
+        with db.read() as session:
+            head = feed.head(session)
+        assert head > 0
+
+        # Tantivy applies everything; the cluster has applied nothing: nothing may go
+        assert tantivy.index_step() == 14
+        with db.write() as session:
+            assert feed.prune(session) == 0
+            assert feed.consumer_positions(session) == {tantivy.consumer: head,
+                                                        es_backend.consumer: 0}
+        es_backend.wait_for_outbox(db.write)
+        with db.read() as session:
+            assert feed.backlog(session, es_backend.consumer) == 0
+        with db.write() as session:
+            assert feed.prune(session) == 14
+            assert feed.head(session) == 0  # (empty now)
+
+        # the other way round: the cluster ahead, Tantivy behind
+        with db.write() as session:
+            es_backend.index(session, [doc("d7", version=2, title_en="harbour silt")])
+            es_backend.remove(session, ["d8"])
+        es_backend.wait_for_outbox(db.write)
+        with db.write() as session:
+            assert feed.prune(session) == 0  # Tantivy has not applied them yet
+        assert tantivy.index_step() == 2
+        with db.write() as session:
+            assert feed.prune(session) == 2
+            assert session.execute(text("SELECT count(*) FROM search_outbox")).scalar_one() == 0
+
+        indexed = {hit["_id"]: int(hit["_source"]["version"]) for hit in es_backend.client.scan(
+            alias_name(es_backend.index_prefix), {"query": {"match_all": {}}}, ["version"])}
+        want = {d["dataset_id"]: 1 for d in docs if d["dataset_id"] not in {"d5", "d8"}}
+        want |= {"d3": 2, "d7": 2}
+        assert tantivy.indexed_versions() == indexed == want
+        with db.read() as session:
+            for q in ("harbour", "tides", "depth", "silt"):
+                query = SearchQuery(q=q, limit=50)
+                on_cluster = es_backend.search(session, query)
+                on_tantivy = tantivy.search(session, query)
+                assert on_cluster.total == on_tantivy.total, q
+                assert {h.dataset_id for h in on_cluster.hits} == \
+                    {h.dataset_id for h in on_tantivy.hits}, q
+    finally:
+        tantivy.release()
