@@ -10,9 +10,9 @@ cursor only after the cluster acknowledged them; it never deletes rows, so each 
 index can read the same feed at the same time (`search.feed.prune` removes rows every consumer
 has passed). ``check`` compares the index with the database and ``repair`` fixes what differs.
 
-Documents carry the *analysed* token streams of ``search.analysis`` and the index uses a
-whitespace analyzer (``elasticsearch/index_template.json``), so Elasticsearch ranks the very
-tokens SQLite and PostgreSQL rank, with no Chinese analysis plugin on the cluster.
+Documents carry the query plan's pre-analysed fields (`search.opensearch_plan`: the fields the
+Tantivy engine indexes, with a whitespace analyzer and no Chinese plugin), and ``search``
+only translates the plan (`search.query_plan`), so ranking is decided in one place.
 
 Queries go to an alias (``<prefix>-datasets``); ``reindex`` builds a fresh index and swaps
 the alias atomically, so searches never see a half-built index.
@@ -30,14 +30,14 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import socket
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from importlib import resources
 from typing import Any
 
 from sqlalchemy import text
@@ -45,28 +45,16 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from search import feed
-from search.analysis import QueryTerm, query_terms
-from search.documents import (
-    FACET_SOURCES,
-    Hit,
-    SearchDocument,
-    SearchQuery,
-    SearchResults,
-    decode_cursor,
-    encode_cursor,
-    facet_values,
-    issued_key,
-    modified_key,
-    title_key,
-)
+from search.documents import Hit, SearchDocument, SearchQuery, SearchResults
 from search.engine.clients import ClusterClient, connect, engine_message, item_message
 from search.highlight import highlights_for
-from search.sql_backend import SORT_KEYS, analyse_document, effective_sort, end_of_modified_range
+from search.opensearch_plan import document_source, facet_counts, index_mapping, request_body
+from search.query_plan import QueryPlan, TextPlan, build_plan, encode_cursor
+from search.tantivy_engine import closest_word
 
 log = logging.getLogger(__name__)
 
-FIELD_BOOSTS = ("title_tokens^10", "keywords_tokens^5", "publisher_tokens^3",
-                "description_tokens")
+CLUSTER_LAYOUT = 2  # 1: the token streams of search.analysis; 2: the query plan's fields
 
 
 def alias_name(prefix: str) -> str:
@@ -74,31 +62,25 @@ def alias_name(prefix: str) -> str:
 
 
 def index_template(prefix: str) -> dict[str, Any]:
-    """The template shipped in the package, for indices named ``<prefix>-datasets-*``."""
-    raw = resources.files("search").joinpath("elasticsearch/index_template.json").read_text()
-    return json.loads(raw.replace("__PREFIX__", prefix))
+    """The template for indices named ``<prefix>-datasets-*``: the query plan's mapping
+    (`search.opensearch_plan.index_mapping`), one shard with a replica on another node (so
+    one node can go away), and the layout it was built for in ``_meta``."""
+    mapping = index_mapping()
+    return {
+        "index_patterns": [f"{prefix}-datasets-*"],
+        "priority": 200,
+        "template": {
+            "settings": {"number_of_shards": 1, "number_of_replicas": 1,
+                         "refresh_interval": "1s", **mapping["settings"]},
+            "mappings": {**mapping["mappings"], "_meta": {"ndr_layout": CLUSTER_LAYOUT}},
+        },
+    }
 
 
 def es_source(doc: SearchDocument) -> dict[str, Any]:
-    """The stored Elasticsearch document: display text, token streams, facet keywords."""
-    analysed = analyse_document(doc)
-    source: dict[str, Any] = {
-        "dataset_id": doc["dataset_id"], "slug": doc["slug"], "version": doc["version"],
-        "state": doc["state"], "visibility": doc["visibility"],
-        "organization_id": doc["organization_id"], "title_sort": title_key(doc),
-        "modified_key": modified_key(doc.get("modified")) or "",
-        "issued_key": issued_key(doc.get("issued")) or "",
-        "title_zh": doc.get("title_zh"), "title_en": doc.get("title_en"),
-        "description_zh": doc.get("description_zh"),
-        "description_en": doc.get("description_en"),
-        "title_tokens": analysed.title, "keywords_tokens": analysed.keywords,
-        "publisher_tokens": analysed.publisher, "description_tokens": analysed.description,
-    }
-    for facet in FACET_SOURCES:
-        source[facet] = []
-    for facet, value in facet_values(doc):
-        source[facet].append(value)
-    return source
+    """The stored cluster document: the query plan's fields, as the Tantivy engine indexes
+    them (`search.opensearch_plan.document_source`)."""
+    return document_source(doc)
 
 
 # ---------------------------------------------------------------------------- outbox
@@ -114,13 +96,14 @@ def consumer_name(index_prefix: str) -> str:
 def cluster_source(payload: str) -> dict[str, Any]:
     """The cluster document of an "index" row. Rows carry the plain search document every
     consumer reads (`search.feed.document_payload`); rows written by releases before the
-    change feed carried the cluster document itself (its token fields give it away), and are
-    shipped as they are so an upgrade loses nothing."""
+    change feed carried a cluster document of the old layout (its token fields give it away):
+    those are refused with a message saying to rebuild (`reindex`, which passes them)."""
     body = json.loads(payload)
     if not isinstance(body, dict):
         raise ValueError("the payload is not a JSON object")
     if "title_tokens" in body:
-        return body
+        raise ValueError("written by a release before the change feed (a cluster document of "
+                         "layout 1); `ndr search reindex` rebuilds the index from the catalogue")
     return es_source(feed.decode_document(payload))
 
 
@@ -475,70 +458,6 @@ def _already_gone(item: dict[str, Any]) -> bool:
 # ---------------------------------------------------------------------------- search
 
 
-def _term_clause(term: QueryTerm) -> dict[str, Any]:
-    return {"multi_match": {
-        "query": " ".join(term.tokens),
-        "type": "phrase_prefix" if term.prefix else "phrase",
-        "fields": list(FIELD_BOOSTS),
-    }}
-
-
-def _visibility_filter(query: SearchQuery) -> dict[str, Any]:
-    states = ["published", "withdrawn"] if query.include_withdrawn else ["published"]
-    viewer = query.viewer
-    if not viewer.government:
-        return {"bool": {"filter": [{"term": {"visibility": "public"}},
-                                    {"terms": {"state": states}}]}}
-    should: list[dict[str, Any]] = [{"terms": {"state": states}}]
-    if viewer.organization_ids:
-        should.append({"bool": {"filter": [
-            {"term": {"state": "draft"}},
-            {"terms": {"organization_id": sorted(viewer.organization_ids)}}]}})
-    return {"bool": {"should": should, "minimum_should_match": 1}}
-
-
-def build_request(query: SearchQuery) -> tuple[dict[str, Any], list[QueryTerm], str]:
-    """The search request body, the analysed terms (for highlighting) and the sort used."""
-    terms = query_terms(query.q)
-    filters: list[dict[str, Any]] = [_visibility_filter(query)]
-    for facet in sorted(query.filters):
-        values = [v.upper() if facet == "format" else v for v in query.filters[facet]]
-        if values:
-            filters.append({"terms": {facet: values}})
-    issued: dict[str, str] = {}
-    if query.issued_from:
-        issued["gte"] = issued_key(query.issued_from) or ""
-    if query.issued_to:
-        issued["lte"] = issued_key(query.issued_to) or ""
-        filters.append({"bool": {"must_not": {"term": {"issued_key": ""}}}})
-    if issued:
-        filters.append({"range": {"issued_key": issued}})
-    modified: dict[str, str] = {}
-    if query.modified_from:
-        modified["gte"] = modified_key(query.modified_from) or ""
-    if query.modified_to:
-        modified["lte"] = end_of_modified_range(query.modified_to)
-        filters.append({"bool": {"must_not": {"term": {"modified_key": ""}}}})
-    if modified:
-        filters.append({"range": {"modified_key": modified}})
-    sort = effective_sort(query.sort, has_text=bool(terms))
-    key_field, descending = SORT_KEYS[sort]
-    primary = "_score" if key_field == "score" else key_field
-    body: dict[str, Any] = {
-        "query": {"bool": {"must": [_term_clause(t) for t in terms] or [{"match_all": {}}],
-                           "filter": filters}},
-        "sort": [{primary: "desc" if descending else "asc"}, {"dataset_id": "asc"}],
-        "size": query.limit + 1,
-        "track_total_hits": True,
-        "_source": ["dataset_id", "slug", "title_zh", "title_en", "description_zh",
-                    "description_en"],
-        "aggs": {f: {"terms": {"field": f, "size": query.facet_limit}} for f in query.facets},
-    }
-    if query.cursor:
-        body["search_after"] = decode_cursor(query.cursor, sort)
-    return body, terms, sort
-
-
 class ElasticsearchBackend:
     """The search-cluster backend. ``name`` is the backend kind the registry branches on;
     ``flavour`` says which engine (and so which client) is behind it."""
@@ -552,6 +471,11 @@ class ElasticsearchBackend:
         self.consumer = consumer_name(index_prefix)
         self.holder = new_holder()
         self._source: DocumentSource | None = None
+        self._write_sessions: Callable[[], Any] | None = None
+        # Feed the cluster up to the head before each search (as the Tantivy engine does in
+        # its indexing process): what a single-process setup and the conformance suite need;
+        # off for a registry, whose outbox worker feeds the cluster.
+        self.read_your_writes = False
 
     def attach(self, write_sessions: Callable[[], Any], source: DocumentSource | None = None
                ) -> None:
@@ -559,6 +483,7 @@ class ElasticsearchBackend:
         keeps the rows it still needs) and remember where a new index is filled from
         (``source``: every current search document)."""
         self._source = source
+        self._write_sessions = write_sessions
         try:
             with write_sessions() as session:
                 feed.register(session, self.consumer, _now_ms())
@@ -588,27 +513,106 @@ class ElasticsearchBackend:
         return self.client.count(alias_name(self.index_prefix))
 
     def search(self, session: Session, query: SearchQuery) -> SearchResults:
-        """Raises :class:`SearchUnavailable` (with the engine's message) when the cluster cannot
+        """Translate the query plan (`search.query_plan`; ranking is decided there) with
+        `search.opensearch_plan.request_body`. When every word is required and nothing
+        matched, the plan's looser query is tried, as on Tantivy. Raises
+        :class:`SearchUnavailable` (with the engine's message) when the cluster cannot
         answer: the caller turns it into a 503, never a 500."""
-        query.validate()
-        body, terms, sort = build_request(query)
+        plan = build_plan(query)
+        if self.read_your_writes and self._write_sessions is not None:
+            behind = feed.position_of(session, self.consumer) < feed.head(session)
+            if behind:
+                self.wait_for_outbox(self._write_sessions)
+        results = self._run(plan, None)
+        if results.total or plan.text is None:
+            return replace(results, truncated=plan.truncated)
+        # Nothing matched every word: the same help as on Tantivy (issue 11, class 7) — the
+        # looser query of finer words and its results, a spelling suggestion, related topics.
+        loose = self._run(plan, plan.fallback) if plan.fallback else None
+        found = loose if loose is not None and loose.total else None
+        related = self._related(plan, found is not None)
+        spelling = self._spelling(plan)
+        return replace(found or results, truncated=plan.truncated,
+                       loosened_query=" ".join(t.surface for t in plan.fallback.terms)
+                       if found is not None and plan.fallback else None,
+                       suggestion=spelling or (related[0] if related and found is None
+                                               else None),
+                       related=related)
+
+    def _related(self, plan: QueryPlan, loosened: bool) -> list[str]:
+        """The keywords and themes most common among the loosened results, else across
+        everything the viewer may see."""
+        body = request_body(replace(plan, facets=("keyword", "theme"), facet_limit=8),
+                            plan.fallback if loosened else None)
+        if not loosened:
+            body["query"]["bool"].pop("must", None)
+        body["size"] = 0
+        body.pop("search_after", None)
+        try:
+            response = self.client.search(alias_name(self.index_prefix), body)
+        except Exception as exc:
+            raise SearchUnavailable(engine_message(exc)) from exc
+        facets = facet_counts(response.get("aggregations", {}),
+                              replace(plan, facets=("keyword", "theme"), facet_limit=8))
+        seen: dict[str, int] = {}
+        for name in ("keyword", "theme"):
+            for value, count in facets.get(name, []):
+                seen[value] = max(seen.get(value, 0), count)
+        return [v for v, _ in sorted(seen.items(), key=lambda kv: (-kv[1], kv[0]))][:8]
+
+    def _spelling(self, plan: QueryPlan) -> str | None:
+        """Each English word of 4+ letters replaced by the closest vocabulary word (the
+        candidates: vocabulary terms sharing its first two letters, from a terms
+        aggregation; the choice: `search.tantivy_engine.closest_word`)."""
+        if plan.text is None:
+            return None
+        words: list[str] = []
+        changed = False
+        for term in plan.text.terms:
+            surface = term.surface
+            if any("\u3400" <= ch <= "\u9fff" for ch in surface) or len(surface) < 4:
+                words.append(surface)
+                continue
+            body = {"size": 0, "aggs": {"v": {"terms": {
+                "field": "vocab", "size": 400,
+                "include": f"{re.escape(surface[:2])}.*"}}}}
+            try:
+                response = self.client.search(alias_name(self.index_prefix), body)
+            except Exception as exc:
+                raise SearchUnavailable(engine_message(exc)) from exc
+            candidates = [(str(b["key"]), int(b["doc_count"]))
+                          for b in response["aggregations"]["v"]["buckets"]]
+            best = closest_word(surface, candidates)
+            changed = changed or bool(best and best != surface)
+            words.append(best if best else surface)
+        return " ".join(words) if changed else None
+
+    def _run(self, plan: QueryPlan, text: TextPlan | None) -> SearchResults:
+        body = request_body(plan, text)
         try:
             response = self.client.search(alias_name(self.index_prefix), body)
         except Exception as exc:
             raise SearchUnavailable(engine_message(exc)) from exc
         raw_hits = response["hits"]["hits"]
-        more = len(raw_hits) > query.limit
-        raw_hits = raw_hits[: query.limit]
-        hits = [Hit(dataset_id=h["_source"]["dataset_id"], slug=h["_source"]["slug"],
-                    score=float(h.get("_score") or 0.0),
-                    highlights=highlights_for(h["_source"], terms)) for h in raw_hits]
-        facets = {
-            f: [(b["key"], int(b["doc_count"])) for b in response["aggregations"][f]["buckets"]]
-            for f in query.facets
-        }
-        next_cursor = encode_cursor(sort, raw_hits[-1]["sort"]) if more and raw_hits else None
+        more = len(raw_hits) > plan.limit
+        raw_hits = raw_hits[: plan.limit]
+        hits: list[Hit] = []
+        last: tuple[str | float, str] | None = None
+        for raw in raw_hits:
+            shown = raw["_source"]["shown"]
+            dataset_id = str(raw["_source"]["id"])
+            score = float(raw.get("_score") or 0.0)
+            hits.append(Hit(dataset_id=dataset_id, slug=shown["slug"], score=score,
+                            highlights=highlights_for(shown, plan.highlight_terms)))
+            primary = {"score": score, "modified": shown["modified_key"],
+                       "title": shown["title_sort"]}[plan.sort.key]
+            last = (primary, dataset_id)
+        offset = plan.cursor.offset if plan.cursor else 0
+        next_cursor = encode_cursor(plan.sort.name, offset + plan.limit, last) \
+            if more and last is not None else None
         return SearchResults(total=int(response["hits"]["total"]["value"]), hits=hits,
-                             facets=facets, next_cursor=next_cursor)
+                             facets=facet_counts(response.get("aggregations", {}), plan),
+                             next_cursor=next_cursor)
 
     def run_outbox(self, session_factory: Callable[[], Any], *,
                    stop: threading.Event | None = None, interval: float = 1.0) -> None:

@@ -100,7 +100,9 @@ def filter_query(node: Filter) -> dict[str, Any]:
 def _sort(plan: QueryPlan) -> list[dict[str, str]]:
     order = "desc" if plan.sort.descending else "asc"
     if plan.sort.key == "score":
-        return [{"_score": order}, {"id": order}]
+        # equal scores: the dataset id, ascending (the order Tantivy gives documents added
+        # in id order; it has no id tie-break of its own)
+        return [{"_score": order}, {"id": "asc"}]
     return [{f"sort_{plan.sort.key}": order}]
 
 

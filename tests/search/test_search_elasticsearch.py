@@ -25,7 +25,6 @@ from search.elasticsearch_backend import (
     consumer_name,
     drain_outbox,
     ensure_index,
-    es_source,
     outbox_backlog,
     outbox_lag,
     reindex,
@@ -87,8 +86,8 @@ def es_backend(search_cluster: SearchCluster) -> Iterator[ElasticsearchBackend]:
     client.close()
 
 
-def test_the_cluster_has_several_nodes_and_analyses_chinese(
-    search_cluster: SearchCluster, es_backend: ElasticsearchBackend
+def test_the_cluster_has_several_nodes_and_finds_chinese_words_and_fragments(
+    search_cluster: SearchCluster, es_backend: ElasticsearchBackend, db: Database
 ) -> None:
     health = es_backend.client.health()
     assert health["number_of_nodes"] >= 2 and health["status"] in {"green", "yellow"}
@@ -99,13 +98,14 @@ def test_the_cluster_has_several_nodes_and_analyses_chinese(
     client = es_backend.client
     with_zh = doc("zh", title_zh="北京市交通运输局公交线路")
     reindex(client, [with_zh], index_prefix=es_backend.index_prefix)
-    # the engine's own CJK analysis (analysis-common: cjk_width, cjk_bigram) on title_zh
-    found = client.search(alias_name(es_backend.index_prefix),
-                          {"query": {"match_phrase": {"title_zh": "公交线路"}}})
-    assert [h["_id"] for h in found["hits"]["hits"]] == ["zh"]
-    missed = client.search(alias_name(es_backend.index_prefix),
-                           {"query": {"match_phrase": {"title_zh": "铁路"}}})
-    assert missed["hits"]["hits"] == []
+    # the plan's analysis (jieba words and CJK bigrams), pre-tokenised: no plugin needed
+    with db.read() as session:
+        for q in ("公交线路", "公交", "交线"):
+            assert [h.dataset_id for h in es_backend.search(session, SearchQuery(q=q)).hits
+                    ] == ["zh"], q
+        assert es_backend.search(session, SearchQuery(q="地铁")).total == 0
+        # nothing has every word: the plan's looser query (its single characters) answers
+        assert es_backend.search(session, SearchQuery(q="铁路")).loosened_query == "铁 路"
 
 
 def test_drained_documents_are_searchable_with_facets(
@@ -272,19 +272,16 @@ def test_reindex_swaps_the_alias(db: Database, es_backend: ElasticsearchBackend)
 def test_a_refused_document_stops_the_cursor_with_the_engines_message(
     db: Database, es_backend: ElasticsearchBackend
 ) -> None:
-    """A mapping conflict (a field the strict mapping does not know; written as a cluster
-    document, as releases before the change feed wrote rows): the row is not lost, the cursor
-    stops just before it, and the engine's own reason is what the caller sees."""
-    bad = {**es_source(doc("bad")), "unexpected_field": "x"}
+    """A keyword longer than the engine takes (Lucene's 32766-byte term limit): the row is not
+    lost, the cursor stops just before it, and the engine's own reason is what the caller
+    sees."""
     with db.write() as session:
         es_backend.index(session, [doc("good", title_en="fine")])
-        session.execute(text("INSERT INTO search_outbox (dataset_id, op, version, payload) "
-                             "VALUES ('bad', 'index', 1, :p)"),
-                        {"p": json.dumps(bad)})
+        es_backend.index(session, [doc("bad", keywords=["x" * 40_000])])
     with pytest.raises(OutboxRefused) as refused:
         es_backend.wait_for_outbox(db.write)
-    assert "strict_dynamic_mapping_exception" in str(refused.value)
-    assert "unexpected_field" in refused.value.failures[0].message
+    assert "immense term" in str(refused.value)
+    assert refused.value.failures[0].dataset_id == "bad"
     with db.read() as session:
         rows = session.execute(text("SELECT id, dataset_id FROM search_outbox ORDER BY id")
                                ).all()
@@ -296,6 +293,17 @@ def test_a_refused_document_stops_the_cursor_with_the_engines_message(
     with db.read() as session:
         assert [h.dataset_id for h in es_backend.search(session, SearchQuery(q="fine")).hits
                 ] == ["good"]
+
+
+def test_a_row_of_the_old_cluster_layout_is_refused_saying_to_rebuild(
+    db: Database, es_backend: ElasticsearchBackend
+) -> None:
+    old = {"dataset_id": "old", "title_tokens": "old", "version": 1}
+    with db.write() as session:
+        session.execute(text("INSERT INTO search_outbox (dataset_id, op, version, payload) "
+                             "VALUES ('old', 'index', 1, :p)"), {"p": json.dumps(old)})
+    result = drain_outbox(db.write, es_backend.client, index_prefix=es_backend.index_prefix)
+    assert result.settled == 0 and "ndr search reindex" in result.failures[0].message
 
 
 def test_an_unreadable_payload_is_reported_and_kept(
