@@ -139,6 +139,14 @@ class DrainResult:
     leased: bool = True
 
 
+def _is_write_session(session: Session) -> bool:
+    """The registry binds write sessions with the execution option write=True."""
+    try:
+        return bool(session.get_bind().get_execution_options().get("write", False))
+    except Exception:  # an unbound session: treat as a read
+        return False
+
+
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -519,7 +527,9 @@ class ElasticsearchBackend:
         :class:`SearchUnavailable` (with the engine's message) when the cluster cannot
         answer: the caller turns it into a 503, never a 500."""
         plan = build_plan(query)
-        if self.read_your_writes and self._write_sessions is not None:
+        if self.read_your_writes and self._write_sessions is not None \
+                and not _is_write_session(session):
+            # (inside a catalogue write its own rows are not committed: nothing to feed yet)
             behind = feed.position_of(session, self.consumer) < feed.head(session)
             if behind:
                 self.wait_for_outbox(self._write_sessions)

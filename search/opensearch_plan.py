@@ -60,7 +60,17 @@ def document_source(doc: SearchDocument) -> dict[str, Any]:
 
     fields = analyse(doc)
     fields["shown"] = json.loads(fields["shown"])
+    for name in text_field_names():
+        # Lucene's BM25 counts, for a term's rarity, the documents that have the field;
+        # Tantivy counts every document. One placeholder token (which no query produces) in
+        # an empty field makes the two the same, so a field few documents use (keywords)
+        # weighs the same on both engines.
+        if not fields.get(name):
+            fields[name] = NO_TEXT
     return fields
+
+
+NO_TEXT = "\u2400"  # SYMBOL FOR NULL: never a token of the analysis
 
 
 def _match(match: Match) -> dict[str, Any]:
