@@ -465,3 +465,49 @@ def test_one_database_feeds_tantivy_and_the_cluster_and_prune_waits_for_both(
                     {h.dataset_id for h in on_tantivy.hits}, q
     finally:
         tantivy.release()
+
+
+def test_a_cluster_added_after_the_feed_was_pruned_starts_from_the_catalogue(
+    db: Database, search_cluster: SearchCluster, tmp_path: Path
+) -> None:
+    """The migration case: Tantivy has applied and pruned the feed before the cluster exists.
+    The cluster's first index is filled from the catalogue, its cursor set to the head read
+    before the documents; later rows are shipped on top; nothing is missing."""
+    from search.elasticsearch_backend import ensure_fed_index, new_holder
+    from search.tantivy_engine import TantivyEngine
+
+    tantivy = TantivyEngine(tmp_path / "ix")
+    tantivy.attach(db.write)
+    catalogue = {d["dataset_id"]: d for d in
+                 [doc(f"c{i}", title_en=f"canal locks {i}") for i in range(6)]}
+    with db.write() as session:
+        feed.publish(session, list(catalogue.values()), [])
+    assert tantivy.index_step() == 6
+    with db.write() as session:
+        assert feed.prune(session) == 6  # only Tantivy is registered: the rows go
+
+    client = connect(search_cluster.flavour, search_cluster.url)
+    prefix = f"ndrlate{uuid.uuid4().hex[:8]}"
+    backend = ElasticsearchBackend(client, index_prefix=prefix)
+    try:
+        backend.attach(db.write, lambda session: list(catalogue.values()))
+        assert ensure_fed_index(db.write, client, index_prefix=prefix, holder=new_holder(),
+                                source=lambda session: list(catalogue.values()))
+        with db.write() as session:
+            updated = doc("c2", version=2, title_en="canal weirs")
+            feed.publish(session, [updated], ["c4"])
+        catalogue["c2"] = updated
+        del catalogue["c4"]
+        backend.wait_for_outbox(db.write)
+        assert tantivy.index_step() == 2
+        truth = list(catalogue.values())
+        assert check(client, truth, index_prefix=prefix).clean
+        assert tantivy.indexed_versions() == {d["dataset_id"]: d["version"] for d in truth}
+        with db.write() as session:
+            assert feed.prune(session) == 2
+    finally:
+        tantivy.release()
+        for index in client.alias_indices(alias_name(prefix)):
+            client.delete_index(index)
+        client.delete_template(f"{prefix}-datasets")
+        client.close()
