@@ -449,13 +449,20 @@ def search_reindex() -> None:
 
     state = _state()
     if state.search.name == "elasticsearch":
+        import time
+
+        from search import feed
         from search.elasticsearch_backend import reindex
         from search.engine.clients import engine_message
 
         try:
             with state.db.read() as session:
+                # the feed head before the documents: every row up to it is in the new index
+                head = feed.head(session)
                 index = reindex(state.search.client, search_sync.documents(session),
                                 index_prefix=state.search.index_prefix)
+            with state.db.write() as session:
+                feed.advance(session, state.search.consumer, head, int(time.time() * 1000))
         except Exception as exc:  # the engine's own words, not a traceback
             raise click.ClickException(f"reindex failed, the alias is unchanged: "
                                        f"{engine_message(exc)}") from None
@@ -486,7 +493,7 @@ def search_check(repair: bool) -> None:
                  "nodes": health.nodes}
         if health.error:
             with state.db.read() as session:
-                lag = es.outbox_lag(session)
+                lag = es.outbox_lag(session, state.search.consumer)
             click.echo(json.dumps({**extra, "error": health.error, "outbox_rows": lag.rows,
                                    "outbox_oldest_seconds": round(lag.oldest_seconds)},
                                   ensure_ascii=False))
@@ -496,7 +503,7 @@ def search_check(repair: bool) -> None:
         if drained.settled:
             state.search.client.refresh(es.alias_name(state.search.index_prefix))
         with state.db.read() as session:
-            lag = es.outbox_lag(session)
+            lag = es.outbox_lag(session, state.search.consumer)
             report = es.check(state.search.client, search_sync.documents(session),
                               index_prefix=state.search.index_prefix)
             if repair and not report.clean:

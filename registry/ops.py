@@ -70,7 +70,7 @@ def _search_index_status(state: RegistryState) -> dict[str, object]:
     from search.elasticsearch_backend import outbox_lag
 
     with state.db.read() as session:
-        lag = outbox_lag(session)
+        lag = outbox_lag(session, state.search.consumer)
     health = state.search.cluster_health()
     status = state.search.outbox_status
     error = health.error or status.last_error
@@ -92,7 +92,7 @@ def _search_metrics(state: RegistryState) -> list[str]:
     from search.elasticsearch_backend import outbox_lag
 
     with state.db.read() as session:
-        lag = outbox_lag(session)
+        lag = outbox_lag(session, state.search.consumer)
     health = state.search.cluster_health()
     status = state.search.outbox_status
     engine = state.search.flavour

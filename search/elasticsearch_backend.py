@@ -1,15 +1,18 @@
-"""Search-cluster backend (OpenSearch or Elasticsearch 8/9), fed through a transactional outbox.
+"""Search-cluster backend (OpenSearch or Elasticsearch 8/9), a consumer of the change feed.
 
-Why an outbox: the catalogue commits to its database, and Elasticsearch is another system. If
-the registry wrote to both, a crash between the two writes would leave them silently different
-(the index drift of GSA/data.gov#840). Instead ``index``/``remove`` only insert rows into
-``search_outbox`` *in the catalogue's transaction*; ``drain_outbox`` ships committed rows to
-Elasticsearch and deletes them only after Elasticsearch acknowledged them. ``check`` compares
-the index with the database and ``repair`` fixes what differs.
+Why a feed: the catalogue commits to its database, and the cluster is another system. If the
+registry wrote to both, a crash between the two writes would leave them silently different
+(the index drift of GSA/data.gov#840). Instead ``index``/``remove`` only append rows to
+``search_outbox`` *in the catalogue's transaction* (`search.feed.publish`: the plain search
+document, the one format every consumer reads). ``drain_outbox`` ships the rows after the
+cluster's own cursor (consumer ``cluster:<prefix>`` in ``search_feed_consumer``) and moves the
+cursor only after the cluster acknowledged them; it never deletes rows, so each host's Tantivy
+index can read the same feed at the same time (`search.feed.prune` removes rows every consumer
+has passed). ``check`` compares the index with the database and ``repair`` fixes what differs.
 
-Documents carry the *analysed* token streams of ``search.analysis`` and the index uses a
-whitespace analyzer (``elasticsearch/index_template.json``), so Elasticsearch ranks the very
-tokens SQLite and PostgreSQL rank, with no Chinese analysis plugin on the cluster.
+Documents carry the query plan's pre-analysed fields (`search.opensearch_plan`: the fields the
+Tantivy engine indexes, with a whitespace analyzer and no Chinese plugin), and ``search``
+only translates the plan (`search.query_plan`), so ranking is decided in one place.
 
 Queries go to an alias (``<prefix>-datasets``); ``reindex`` builds a fresh index and swaps
 the alias atomically, so searches never see a half-built index.
@@ -26,39 +29,32 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import re
+import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from importlib import resources
 from typing import Any
 
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from search.analysis import QueryTerm, query_terms
-from search.documents import (
-    FACET_SOURCES,
-    Hit,
-    SearchDocument,
-    SearchQuery,
-    SearchResults,
-    decode_cursor,
-    encode_cursor,
-    facet_values,
-    issued_key,
-    modified_key,
-    title_key,
-)
+from search import feed
+from search.documents import Hit, SearchDocument, SearchQuery, SearchResults
 from search.engine.clients import ClusterClient, connect, engine_message, item_message
 from search.highlight import highlights_for
-from search.sql_backend import SORT_KEYS, analyse_document, effective_sort, end_of_modified_range
+from search.opensearch_plan import document_source, facet_counts, index_mapping, request_body
+from search.query_plan import QueryPlan, TextPlan, build_plan, encode_cursor
+from search.tantivy_engine import closest_word
 
 log = logging.getLogger(__name__)
 
-FIELD_BOOSTS = ("title_tokens^10", "keywords_tokens^5", "publisher_tokens^3",
-                "description_tokens")
+CLUSTER_LAYOUT = 2  # 1: the token streams of search.analysis; 2: the query plan's fields
 
 
 def alias_name(prefix: str) -> str:
@@ -66,62 +62,59 @@ def alias_name(prefix: str) -> str:
 
 
 def index_template(prefix: str) -> dict[str, Any]:
-    """The template shipped in the package, for indices named ``<prefix>-datasets-*``."""
-    raw = resources.files("search").joinpath("elasticsearch/index_template.json").read_text()
-    return json.loads(raw.replace("__PREFIX__", prefix))
+    """The template for indices named ``<prefix>-datasets-*``: the query plan's mapping
+    (`search.opensearch_plan.index_mapping`), one shard with a replica on another node (so
+    one node can go away), and the layout it was built for in ``_meta``."""
+    mapping = index_mapping()
+    return {
+        "index_patterns": [f"{prefix}-datasets-*"],
+        "priority": 200,
+        "template": {
+            "settings": {"number_of_shards": 1, "number_of_replicas": 1,
+                         "refresh_interval": "1s", **mapping["settings"]},
+            "mappings": {**mapping["mappings"], "_meta": {"ndr_layout": CLUSTER_LAYOUT}},
+        },
+    }
 
 
 def es_source(doc: SearchDocument) -> dict[str, Any]:
-    """The stored Elasticsearch document: display text, token streams, facet keywords."""
-    analysed = analyse_document(doc)
-    source: dict[str, Any] = {
-        "dataset_id": doc["dataset_id"], "slug": doc["slug"], "version": doc["version"],
-        "state": doc["state"], "visibility": doc["visibility"],
-        "organization_id": doc["organization_id"], "title_sort": title_key(doc),
-        "modified_key": modified_key(doc.get("modified")) or "",
-        "issued_key": issued_key(doc.get("issued")) or "",
-        "title_zh": doc.get("title_zh"), "title_en": doc.get("title_en"),
-        "description_zh": doc.get("description_zh"),
-        "description_en": doc.get("description_en"),
-        "title_tokens": analysed.title, "keywords_tokens": analysed.keywords,
-        "publisher_tokens": analysed.publisher, "description_tokens": analysed.description,
-    }
-    for facet in FACET_SOURCES:
-        source[facet] = []
-    for facet, value in facet_values(doc):
-        source[facet].append(value)
-    return source
-
-
-def _json_default(value: object) -> str:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if hasattr(value, "isoformat"):
-        return value.isoformat()  # type: ignore[no-any-return]
-    raise TypeError(f"not JSON serialisable: {type(value)!r}")
+    """The stored cluster document: the query plan's fields, as the Tantivy engine indexes
+    them (`search.opensearch_plan.document_source`)."""
+    return document_source(doc)
 
 
 # ---------------------------------------------------------------------------- outbox
 
 
-def enqueue(session: Session, op: str, dataset_id: str, version: int,
-            payload: dict[str, Any] | None) -> None:
-    session.execute(
-        text("INSERT INTO search_outbox (dataset_id, op, version, payload) "
-             "VALUES (:dataset_id, :op, :version, :payload)"),
-        {"dataset_id": dataset_id, "op": op, "version": version,
-         "payload": json.dumps(payload, default=_json_default) if payload else None},
-    )
+def consumer_name(index_prefix: str) -> str:
+    """The cluster's consumer of the change feed (its cursor and lease in
+    ``search_feed_consumer``): one per index prefix, so two clusters (or two prefixes on one
+    cluster) are fed independently, beside each host's Tantivy index."""
+    return f"cluster:{index_prefix}"
 
 
-def _bulk_action(row: Any, index: str) -> dict[str, Any]:
+def cluster_source(payload: str) -> dict[str, Any]:
+    """The cluster document of an "index" row. Rows carry the plain search document every
+    consumer reads (`search.feed.document_payload`); rows written by releases before the
+    change feed carried a cluster document of the old layout (its token fields give it away):
+    those are refused with a message saying to rebuild (`reindex`, which passes them)."""
+    body = json.loads(payload)
+    if not isinstance(body, dict):
+        raise ValueError("the payload is not a JSON object")
+    if "title_tokens" in body:
+        raise ValueError("written by a release before the change feed (a cluster document of "
+                         "layout 1); `ndr search reindex` rebuilds the index from the catalogue")
+    return es_source(feed.decode_document(payload))
+
+
+def _bulk_action(row: feed.FeedRow, index: str) -> dict[str, Any]:
     if row.op == "delete":
         return {"_op_type": "delete", "_index": index, "_id": row.dataset_id}
     return {
         "_op_type": "index", "_index": index, "_id": row.dataset_id,
         # external_gte: a replayed or late older version can never overwrite a newer one
         "version": row.version, "version_type": "external_gte",
-        "_source": json.loads(row.payload),
+        "_source": cluster_source(row.payload or ""),
     }
 
 
@@ -137,61 +130,102 @@ class OutboxFailure:
 
 @dataclass
 class DrainResult:
+    """``settled``: rows the cursor moved past; ``position``: the cursor afterwards;
+    ``leased``: False when another process feeds this cluster (nothing was done here)."""
+
     settled: int = 0
     failures: list[OutboxFailure] = field(default_factory=list)
+    position: int = 0
+    leased: bool = True
+
+
+def _is_write_session(session: Session) -> bool:
+    """The registry binds write sessions with the execution option write=True."""
+    try:
+        return bool(session.get_bind().get_execution_options().get("write", False))
+    except Exception:  # an unbound session: treat as a read
+        return False
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
 
 
 def drain_outbox(
     session_factory: Callable[[], Any], client: ClusterClient, *, index_prefix: str = "ndr",
-    batch_size: int = 500,
+    batch_size: int = 500, holder: str | None = None, lease_ttl: float = 30.0,
 ) -> DrainResult:
-    """Ship one batch of committed outbox rows to the cluster; say how many were settled and
-    which the engine refused (with its message).
+    """Ship the change-feed rows after this cluster's cursor (one batch); say how many were
+    settled and which the engine refused (with its message).
 
     ``session_factory()`` must return a context manager yielding a write session (e.g.
-    ``Database.write``). Rows are deleted in the same transaction only when the engine
-    accepted them (a version conflict means a newer version is already there, a missing
-    document on delete means it is already gone: both count as settled). Anything else stays
-    in the outbox and is retried on the next call. Writes name the alias with
-    ``require_alias``, so a missing alias is an error rather than a silently auto-created index
-    with a guessed mapping. On PostgreSQL rows are claimed with ``FOR UPDATE SKIP LOCKED`` so
-    several workers can share the work. An unreachable cluster fails every row of the batch
-    with the connection error (the rows stay).
-    """
+    ``Database.write``). The cluster's consumer (`consumer_name`) is a lease as well as a
+    cursor: only its holder ships, so several processes may run the loop. ``holder`` names a
+    long-running feeder (it keeps the lease between calls); without one the call takes the
+    lease for itself and hands it back (a one-shot drain, e.g. ``ndr search check``).
+
+    Rows are never deleted here: other consumers (each host's Tantivy index) read the same
+    rows, and `search.feed.prune` removes them once every consumer has passed them. The cursor
+    is moved, in a transaction of its own after the bulk request, only over the leading rows
+    the engine accepted (a version conflict means a newer version is already there, a missing
+    document on delete means it is already gone: both count as accepted). A refused row stops
+    the cursor there: it and the rows after it are shipped again on the next call (external
+    versions and in-order replay make that harmless), so nothing acknowledged-to-be-needed is
+    skipped. A crash after the engine acknowledged but before the cursor moved replays the same
+    rows. Writes name the alias with ``require_alias``, so a missing alias is an error rather
+    than a silently auto-created index with a guessed mapping. An unreachable cluster fails
+    every row of the batch with the connection error (the cursor stays)."""
     alias = alias_name(index_prefix)
-    result = DrainResult()
+    consumer = consumer_name(index_prefix)
+    one_shot = holder is None
+    me = holder or f"drain:{uuid.uuid4().hex}"
     with session_factory() as session:
-        lock = " FOR UPDATE SKIP LOCKED" if session.bind.dialect.name != "sqlite" else ""
-        rows = session.execute(
-            text("SELECT id, dataset_id, op, version, payload FROM search_outbox "  # noqa: S608
-                 f"ORDER BY id LIMIT :n{lock}"),
-            {"n": batch_size},
-        ).all()
+        if not feed.try_lease(session, consumer, me, _now_ms(), int(lease_ttl * 1000)):
+            return DrainResult(position=feed.position_of(session, consumer), leased=False)
+        position = feed.position_of(session, consumer)
+        rows = feed.rows_after(session, position, batch_size)
+    result = DrainResult(position=position)
+    try:
         if not rows:
             return result
-        settled: list[int] = []
-        outcomes = client.streaming_bulk((_bulk_action(r, alias) for r in rows),
-                                         require_alias=True, max_retries=3)
-        for row, (ok, item) in zip(rows, outcomes, strict=True):
-            status = next(iter(item.values())).get("status", 0)
-            if ok or status == 409 or (row.op == "delete" and status == 404
-                                       and "error" not in next(iter(item.values()))):
-                settled.append(row.id)
-            else:
-                failure = OutboxFailure(row.id, row.dataset_id, row.op, item_message(item))
-                result.failures.append(failure)
-                log.warning("outbox row %s (%s %s) not accepted: %s", row.id, row.op,
-                            row.dataset_id, failure.message)
-        for start in range(0, len(settled), 500):
-            chunk = settled[start : start + 500]
-            names = {f"i{n}": v for n, v in enumerate(chunk)}
-            placeholders = ", ".join(f":{n}" for n in names)
-            session.execute(
-                text(f"DELETE FROM search_outbox WHERE id IN ({placeholders})"),  # noqa: S608
-                names,
-            )
-        result.settled = len(settled)
+        actions: list[dict[str, Any]] = []
+        unreadable: dict[int, str] = {}
+        for row in rows:
+            try:
+                actions.append(_bulk_action(row, alias))
+            except (ValueError, TypeError, KeyError, AttributeError) as exc:
+                # only corruption makes a row unreadable; it stops the cursor and is reported
+                unreadable[row.id] = f"unreadable outbox payload: {exc}"
+        outcomes = iter(client.streaming_bulk(iter(actions), require_alias=True,
+                                              max_retries=3)) if actions else iter(())
+        accepted_through = position
+        blocked = False
+        for row in rows:
+            message = unreadable.get(row.id)
+            if message is None:
+                ok, item = next(outcomes)
+                outcome = next(iter(item.values()))
+                status = outcome.get("status", 0)
+                if ok or status == 409 or (row.op == "delete" and status == 404
+                                           and "error" not in outcome):
+                    if not blocked:
+                        accepted_through = row.id
+                        result.settled += 1
+                    continue
+                message = item_message(item)
+            blocked = True
+            result.failures.append(OutboxFailure(row.id, row.dataset_id, row.op, message))
+            log.warning("outbox row %s (%s %s) not accepted: %s", row.id, row.op,
+                        row.dataset_id, message)
+        if accepted_through > position:
+            with session_factory() as session:
+                if feed.record_position(session, consumer, me, accepted_through, _now_ms()):
+                    result.position = accepted_through
         return result
+    finally:
+        if one_shot:
+            with session_factory() as session:
+                feed.release_lease(session, consumer, me)
 
 
 @dataclass
@@ -205,38 +239,90 @@ class OutboxStatus:
     failed_total: int = 0
 
 
+DocumentSource = Callable[[Session], Iterable[SearchDocument]]
+
+
+def new_holder() -> str:
+    """A lease holder name: this host and process, and a nonce for this feeder."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def ensure_fed_index(session_factory: Callable[[], Any], client: ClusterClient, *,
+                     index_prefix: str = "ndr", holder: str, lease_ttl: float = 30.0,
+                     source: DocumentSource | None = None) -> bool:
+    """Make sure the alias exists before feeding it; False while another process holds the
+    cluster's lease (that one does it).
+
+    A missing alias with a ``source`` (every current search document, from the catalogue) is
+    filled by `reindex` and the cursor moved to the feed head read *before* the documents, in
+    the same transaction: the feed may already have been pruned by the other consumers (a
+    cluster added to a running registry), so replaying the feed from 0 would miss entries.
+    Rows after that head are shipped by the drain (external versions keep them from going
+    backwards). Without a source an empty index is created and the feed is replayed from
+    the cursor."""
+    consumer = consumer_name(index_prefix)
+    with session_factory() as session:
+        if not feed.try_lease(session, consumer, holder, _now_ms(), int(lease_ttl * 1000)):
+            return False
+    if client.alias_indices(alias_name(index_prefix)):
+        client.put_template(f"{index_prefix}-datasets", index_template(index_prefix))
+        return True
+    if source is None:
+        ensure_index(client, index_prefix=index_prefix)
+        return True
+    with session_factory() as session:
+        position = feed.head(session)
+        reindex(client, source(session), index_prefix=index_prefix)
+        feed.advance(session, consumer, position, _now_ms())
+    return True
+
+
 def run_outbox_worker(
     session_factory: Callable[[], Any], client: ClusterClient, *, index_prefix: str = "ndr",
     interval: float = 1.0, stop: threading.Event | None = None,
-    status: OutboxStatus | None = None,
+    status: OutboxStatus | None = None, holder: str | None = None,
+    source: DocumentSource | None = None,
 ) -> None:
-    """Drain until ``stop`` is set: immediately again while there is work, else every
-    ``interval`` seconds. Errors are recorded in ``status`` (the engine's message) and
-    retried; the outbox keeps the rows. The index and alias are created first if missing."""
+    """Feed the cluster until ``stop`` is set: immediately again while there is work, else
+    every ``interval`` seconds. Errors are recorded in ``status`` (the engine's message) and
+    retried; the feed keeps the rows. The index and alias are created first if missing
+    (`ensure_fed_index`). The lease is handed back on the way out."""
     stop = stop or threading.Event()
     status = status if status is not None else OutboxStatus()
+    holder = holder or new_holder()
     ensured = False
-    while not stop.is_set():
-        status.last_attempt = time.time()
-        drained = 0
+    try:
+        while not stop.is_set():
+            status.last_attempt = time.time()
+            drained = 0
+            try:
+                if not ensured:
+                    ensured = ensure_fed_index(session_factory, client,
+                                               index_prefix=index_prefix, holder=holder,
+                                               source=source)
+                if ensured:
+                    result = drain_outbox(session_factory, client, index_prefix=index_prefix,
+                                          holder=holder)
+                    drained = result.settled
+                    status.settled_total += result.settled
+                    status.failed_total += len(result.failures)
+                    if result.failures:
+                        status.last_error = result.failures[0].message
+                    elif result.leased:
+                        status.last_error = None
+                        status.last_success = time.time()
+            except Exception as exc:  # the worker must survive an unreachable cluster
+                status.last_error = engine_message(exc)
+                log.warning("feeding the search cluster failed (%s); retrying",
+                            status.last_error)
+            if drained == 0 or status.last_error:
+                stop.wait(interval)
+    finally:
         try:
-            if not ensured:
-                ensure_index(client, index_prefix=index_prefix)
-                ensured = True
-            result = drain_outbox(session_factory, client, index_prefix=index_prefix)
-            drained = result.settled
-            status.settled_total += result.settled
-            status.failed_total += len(result.failures)
-            if result.failures:
-                status.last_error = result.failures[0].message
-            else:
-                status.last_error = None
-                status.last_success = time.time()
-        except Exception as exc:  # the worker must survive an unreachable cluster
-            status.last_error = engine_message(exc)
-            log.warning("draining the search outbox failed (%s); retrying", status.last_error)
-        if drained == 0 or status.last_error:
-            stop.wait(interval)
+            with session_factory() as session:
+                feed.release_lease(session, consumer_name(index_prefix), holder)
+        except Exception:  # shutting down with the database gone: the lease just expires
+            log.debug("could not hand back the search cluster lease", exc_info=True)
 
 
 @dataclass
@@ -247,15 +333,19 @@ class OutboxLag:
     oldest_seconds: float
 
 
-def outbox_backlog(session: Session) -> int:
-    """Rows not yet in the index (export as a metric; it should hover near zero)."""
-    return int(session.execute(text("SELECT count(*) FROM search_outbox")).scalar_one())
+def outbox_backlog(session: Session, consumer: str) -> int:
+    """Feed rows after ``consumer``'s cursor, i.e. not yet in its index (export as a metric;
+    it should hover near zero)."""
+    return feed.backlog(session, consumer)
 
 
-def outbox_lag(session: Session) -> OutboxLag:
-    """Rows waiting and the age of the oldest, in seconds (0 when the outbox is empty)."""
+def outbox_lag(session: Session, consumer: str) -> OutboxLag:
+    """Rows after ``consumer``'s cursor and the age of the oldest, in seconds (0 when it is
+    current). Rows other consumers still need do not count."""
+    position = feed.position_of(session, consumer)
     rows, oldest = session.execute(
-        text("SELECT count(*), min(created_at) FROM search_outbox")).one()
+        text("SELECT count(*), min(created_at) FROM search_outbox WHERE id > :p"),
+        {"p": position}).one()
     if not rows or oldest is None:
         return OutboxLag(0, 0.0)
     if isinstance(oldest, str):  # SQLite keeps ISO-8601 text
@@ -376,70 +466,6 @@ def _already_gone(item: dict[str, Any]) -> bool:
 # ---------------------------------------------------------------------------- search
 
 
-def _term_clause(term: QueryTerm) -> dict[str, Any]:
-    return {"multi_match": {
-        "query": " ".join(term.tokens),
-        "type": "phrase_prefix" if term.prefix else "phrase",
-        "fields": list(FIELD_BOOSTS),
-    }}
-
-
-def _visibility_filter(query: SearchQuery) -> dict[str, Any]:
-    states = ["published", "withdrawn"] if query.include_withdrawn else ["published"]
-    viewer = query.viewer
-    if not viewer.government:
-        return {"bool": {"filter": [{"term": {"visibility": "public"}},
-                                    {"terms": {"state": states}}]}}
-    should: list[dict[str, Any]] = [{"terms": {"state": states}}]
-    if viewer.organization_ids:
-        should.append({"bool": {"filter": [
-            {"term": {"state": "draft"}},
-            {"terms": {"organization_id": sorted(viewer.organization_ids)}}]}})
-    return {"bool": {"should": should, "minimum_should_match": 1}}
-
-
-def build_request(query: SearchQuery) -> tuple[dict[str, Any], list[QueryTerm], str]:
-    """The search request body, the analysed terms (for highlighting) and the sort used."""
-    terms = query_terms(query.q)
-    filters: list[dict[str, Any]] = [_visibility_filter(query)]
-    for facet in sorted(query.filters):
-        values = [v.upper() if facet == "format" else v for v in query.filters[facet]]
-        if values:
-            filters.append({"terms": {facet: values}})
-    issued: dict[str, str] = {}
-    if query.issued_from:
-        issued["gte"] = issued_key(query.issued_from) or ""
-    if query.issued_to:
-        issued["lte"] = issued_key(query.issued_to) or ""
-        filters.append({"bool": {"must_not": {"term": {"issued_key": ""}}}})
-    if issued:
-        filters.append({"range": {"issued_key": issued}})
-    modified: dict[str, str] = {}
-    if query.modified_from:
-        modified["gte"] = modified_key(query.modified_from) or ""
-    if query.modified_to:
-        modified["lte"] = end_of_modified_range(query.modified_to)
-        filters.append({"bool": {"must_not": {"term": {"modified_key": ""}}}})
-    if modified:
-        filters.append({"range": {"modified_key": modified}})
-    sort = effective_sort(query.sort, has_text=bool(terms))
-    key_field, descending = SORT_KEYS[sort]
-    primary = "_score" if key_field == "score" else key_field
-    body: dict[str, Any] = {
-        "query": {"bool": {"must": [_term_clause(t) for t in terms] or [{"match_all": {}}],
-                           "filter": filters}},
-        "sort": [{primary: "desc" if descending else "asc"}, {"dataset_id": "asc"}],
-        "size": query.limit + 1,
-        "track_total_hits": True,
-        "_source": ["dataset_id", "slug", "title_zh", "title_en", "description_zh",
-                    "description_en"],
-        "aggs": {f: {"terms": {"field": f, "size": query.facet_limit}} for f in query.facets},
-    }
-    if query.cursor:
-        body["search_after"] = decode_cursor(query.cursor, sort)
-    return body, terms, sort
-
-
 class ElasticsearchBackend:
     """The search-cluster backend. ``name`` is the backend kind the registry branches on;
     ``flavour`` says which engine (and so which client) is behind it."""
@@ -450,6 +476,27 @@ class ElasticsearchBackend:
         self.client = client
         self.index_prefix = index_prefix
         self.outbox_status = OutboxStatus()
+        self.consumer = consumer_name(index_prefix)
+        self.holder = new_holder()
+        self._source: DocumentSource | None = None
+        self._write_sessions: Callable[[], Any] | None = None
+        # Feed the cluster up to the head before each search (as the Tantivy engine does in
+        # its indexing process): what a single-process setup and the conformance suite need;
+        # off for a registry, whose outbox worker feeds the cluster.
+        self.read_your_writes = False
+
+    def attach(self, write_sessions: Callable[[], Any], source: DocumentSource | None = None
+               ) -> None:
+        """Register this cluster as a consumer of the change feed (so `search.feed.prune`
+        keeps the rows it still needs) and remember where a new index is filled from
+        (``source``: every current search document)."""
+        self._source = source
+        self._write_sessions = write_sessions
+        try:
+            with write_sessions() as session:
+                feed.register(session, self.consumer, _now_ms())
+        except SQLAlchemyError:  # not migrated yet (e.g. `ndr init`); the lease registers it
+            log.debug("search cluster consumer not registered yet", exc_info=True)
 
     @property
     def flavour(self) -> str:
@@ -463,58 +510,146 @@ class ElasticsearchBackend:
         return cls(connect(flavour, url), index_prefix=index_prefix)
 
     def index(self, session: Session, docs: Sequence[SearchDocument]) -> None:
-        """Queue in the caller's transaction; searchable after the next drain + refresh."""
-        for doc in docs:
-            enqueue(session, "index", doc["dataset_id"], doc["version"], es_source(doc))
+        """Append to the change feed in the caller's transaction, in the format every
+        consumer reads; searchable here after the next drain + refresh."""
+        feed.publish(session, docs, [])
 
     def remove(self, session: Session, dataset_ids: Sequence[str]) -> None:
-        for dataset_id in dataset_ids:
-            enqueue(session, "delete", dataset_id, 0, None)
+        feed.publish(session, [], dataset_ids)
 
     def count(self, session: Session) -> int:
         return self.client.count(alias_name(self.index_prefix))
 
     def search(self, session: Session, query: SearchQuery) -> SearchResults:
-        """Raises :class:`SearchUnavailable` (with the engine's message) when the cluster cannot
+        """Translate the query plan (`search.query_plan`; ranking is decided there) with
+        `search.opensearch_plan.request_body`. When every word is required and nothing
+        matched, the plan's looser query is tried, as on Tantivy. Raises
+        :class:`SearchUnavailable` (with the engine's message) when the cluster cannot
         answer: the caller turns it into a 503, never a 500."""
-        query.validate()
-        body, terms, sort = build_request(query)
+        plan = build_plan(query)
+        if self.read_your_writes and self._write_sessions is not None \
+                and not _is_write_session(session):
+            # (inside a catalogue write its own rows are not committed: nothing to feed yet)
+            behind = feed.position_of(session, self.consumer) < feed.head(session)
+            if behind:
+                self.wait_for_outbox(self._write_sessions)
+        results = self._run(plan, None)
+        if results.total or plan.text is None:
+            return replace(results, truncated=plan.truncated)
+        # Nothing matched every word: the same help as on Tantivy (issue 11, class 7) — the
+        # looser query of finer words and its results, a spelling suggestion, related topics.
+        loose = self._run(plan, plan.fallback) if plan.fallback else None
+        found = loose if loose is not None and loose.total else None
+        related = self._related(plan, found is not None)
+        spelling = self._spelling(plan)
+        return replace(found or results, truncated=plan.truncated,
+                       loosened_query=" ".join(t.surface for t in plan.fallback.terms)
+                       if found is not None and plan.fallback else None,
+                       suggestion=spelling or (related[0] if related and found is None
+                                               else None),
+                       related=related)
+
+    def _related(self, plan: QueryPlan, loosened: bool) -> list[str]:
+        """The keywords and themes most common among the loosened results, else across
+        everything the viewer may see."""
+        body = request_body(replace(plan, facets=("keyword", "theme"), facet_limit=8),
+                            plan.fallback if loosened else None)
+        if not loosened:
+            body["query"]["bool"].pop("must", None)
+        body["size"] = 0
+        body.pop("search_after", None)
+        try:
+            response = self.client.search(alias_name(self.index_prefix), body)
+        except Exception as exc:
+            raise SearchUnavailable(engine_message(exc)) from exc
+        facets = facet_counts(response.get("aggregations", {}),
+                              replace(plan, facets=("keyword", "theme"), facet_limit=8))
+        seen: dict[str, int] = {}
+        for name in ("keyword", "theme"):
+            for value, count in facets.get(name, []):
+                seen[value] = max(seen.get(value, 0), count)
+        return [v for v, _ in sorted(seen.items(), key=lambda kv: (-kv[1], kv[0]))][:8]
+
+    def _spelling(self, plan: QueryPlan) -> str | None:
+        """Each English word of 4+ letters replaced by the closest vocabulary word (the
+        candidates: vocabulary terms sharing its first two letters, from a terms
+        aggregation; the choice: `search.tantivy_engine.closest_word`)."""
+        if plan.text is None:
+            return None
+        words: list[str] = []
+        changed = False
+        for term in plan.text.terms:
+            surface = term.surface
+            if any("\u3400" <= ch <= "\u9fff" for ch in surface) or len(surface) < 4:
+                words.append(surface)
+                continue
+            body = {"size": 0, "aggs": {"v": {"terms": {
+                "field": "vocab", "size": 400,
+                "include": f"{re.escape(surface[:2])}.*"}}}}
+            try:
+                response = self.client.search(alias_name(self.index_prefix), body)
+            except Exception as exc:
+                raise SearchUnavailable(engine_message(exc)) from exc
+            candidates = [(str(b["key"]), int(b["doc_count"]))
+                          for b in response["aggregations"]["v"]["buckets"]]
+            best = closest_word(surface, candidates)
+            changed = changed or bool(best and best != surface)
+            words.append(best if best else surface)
+        return " ".join(words) if changed else None
+
+    def _run(self, plan: QueryPlan, text: TextPlan | None) -> SearchResults:
+        body = request_body(plan, text)
         try:
             response = self.client.search(alias_name(self.index_prefix), body)
         except Exception as exc:
             raise SearchUnavailable(engine_message(exc)) from exc
         raw_hits = response["hits"]["hits"]
-        more = len(raw_hits) > query.limit
-        raw_hits = raw_hits[: query.limit]
-        hits = [Hit(dataset_id=h["_source"]["dataset_id"], slug=h["_source"]["slug"],
-                    score=float(h.get("_score") or 0.0),
-                    highlights=highlights_for(h["_source"], terms)) for h in raw_hits]
-        facets = {
-            f: [(b["key"], int(b["doc_count"])) for b in response["aggregations"][f]["buckets"]]
-            for f in query.facets
-        }
-        next_cursor = encode_cursor(sort, raw_hits[-1]["sort"]) if more and raw_hits else None
+        more = len(raw_hits) > plan.limit
+        raw_hits = raw_hits[: plan.limit]
+        hits: list[Hit] = []
+        last: tuple[str | float, str] | None = None
+        for raw in raw_hits:
+            shown = raw["_source"]["shown"]
+            dataset_id = str(raw["_source"]["id"])
+            score = float(raw.get("_score") or 0.0)
+            hits.append(Hit(dataset_id=dataset_id, slug=shown["slug"], score=score,
+                            highlights=highlights_for(shown, plan.highlight_terms)))
+            primary = {"score": score, "modified": shown["modified_key"],
+                       "title": shown["title_sort"]}[plan.sort.key]
+            last = (primary, dataset_id)
+        offset = plan.cursor.offset if plan.cursor else 0
+        next_cursor = encode_cursor(plan.sort.name, offset + plan.limit, last) \
+            if more and last is not None else None
         return SearchResults(total=int(response["hits"]["total"]["value"]), hits=hits,
-                             facets=facets, next_cursor=next_cursor)
+                             facets=facet_counts(response.get("aggregations", {}), plan),
+                             next_cursor=next_cursor)
 
     def run_outbox(self, session_factory: Callable[[], Any], *,
                    stop: threading.Event | None = None, interval: float = 1.0) -> None:
         """The outbox worker, recording what it meets in ``self.outbox_status``."""
         run_outbox_worker(session_factory, self.client, index_prefix=self.index_prefix,
-                          interval=interval, stop=stop, status=self.outbox_status)
+                          interval=interval, stop=stop, status=self.outbox_status,
+                          holder=self.holder, source=self._source)
 
     def wait_for_outbox(self, session_factory: Callable[[], Any], *, timeout: float = 30.0
                         ) -> None:
-        """Drain until the outbox is empty and refresh (tests and the CLI use this). Rows the
-        engine refuses raise :class:`OutboxRefused` with its message; an unreachable cluster
-        raises the client's connection error."""
+        """Feed until the cluster's cursor reaches the feed head, then refresh (tests and the
+        CLI use this). Rows the engine refuses raise :class:`OutboxRefused` with its message;
+        an unreachable cluster raises the client's connection error. While another process
+        holds the lease, waits for that one to get there."""
         deadline = time.monotonic() + timeout
         while True:
-            result = drain_outbox(session_factory, self.client, index_prefix=self.index_prefix)
+            result = drain_outbox(session_factory, self.client, index_prefix=self.index_prefix,
+                                  holder=self.holder)
             if result.failures:
                 raise OutboxRefused(result.failures)
-            if not result.settled:
+            if result.leased and not result.settled:
                 break
+            if not result.leased:
+                with session_factory() as session:
+                    if feed.backlog(session, self.consumer) == 0:
+                        break
+                time.sleep(0.05)
             if time.monotonic() > deadline:
                 raise TimeoutError("search outbox did not drain in time")
         self.client.refresh(alias_name(self.index_prefix))

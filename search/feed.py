@@ -175,6 +175,23 @@ def record_position(session: Session, consumer: str, holder: str, position: int,
     return result.rowcount == 1  # type: ignore[attr-defined]
 
 
+def advance(session: Session, consumer: str, position: int, now_ms: int) -> None:
+    """Move ``consumer`` forward to ``position`` (never back), whoever holds its lease: used
+    after a rebuild from the catalogue that already holds every row up to ``position``."""
+    register(session, consumer, now_ms)
+    session.execute(
+        text("UPDATE search_feed_consumer SET position = :position, updated_ms = :now "
+             "WHERE name = :name AND position < :position"),
+        {"position": position, "now": now_ms, "name": consumer})
+
+
+def position_of(session: Session, consumer: str) -> int:
+    """Where ``consumer`` stands (0 when it is not registered yet: it needs every row)."""
+    row = session.execute(text("SELECT position FROM search_feed_consumer WHERE name = :n"),
+                          {"n": consumer}).first()
+    return int(row[0]) if row else 0
+
+
 def consumer_positions(session: Session) -> dict[str, int]:
     rows = session.execute(text("SELECT name, position FROM search_feed_consumer"))
     return {r[0]: int(r[1]) for r in rows}
@@ -192,8 +209,6 @@ def prune(session: Session) -> int:
 
 
 def backlog(session: Session, consumer: str) -> int:
-    row = session.execute(text("SELECT position FROM search_feed_consumer WHERE name = :n"),
-                          {"n": consumer}).first()
-    position = int(row[0]) if row else 0
+    position = position_of(session, consumer)
     return int(session.execute(text("SELECT count(*) FROM search_outbox WHERE id > :p"),
                                {"p": position}).scalar_one())

@@ -60,7 +60,17 @@ def document_source(doc: SearchDocument) -> dict[str, Any]:
 
     fields = analyse(doc)
     fields["shown"] = json.loads(fields["shown"])
+    for name in text_field_names():
+        # Lucene's BM25 counts, for a term's rarity, the documents that have the field;
+        # Tantivy counts every document. One placeholder token (which no query produces) in
+        # an empty field makes the two the same, so a field few documents use (keywords)
+        # weighs the same on both engines.
+        if not fields.get(name):
+            fields[name] = NO_TEXT
     return fields
+
+
+NO_TEXT = "\u2400"  # SYMBOL FOR NULL: never a token of the analysis
 
 
 def _match(match: Match) -> dict[str, Any]:
@@ -100,7 +110,9 @@ def filter_query(node: Filter) -> dict[str, Any]:
 def _sort(plan: QueryPlan) -> list[dict[str, str]]:
     order = "desc" if plan.sort.descending else "asc"
     if plan.sort.key == "score":
-        return [{"_score": order}, {"id": order}]
+        # equal scores: the dataset id, ascending (the order Tantivy gives documents added
+        # in id order; it has no id tie-break of its own)
+        return [{"_score": order}, {"id": "asc"}]
     return [{f"sort_{plan.sort.key}": order}]
 
 

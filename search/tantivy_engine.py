@@ -635,7 +635,13 @@ def _is_write_session(session: Session) -> bool:
 
 
 def _closest(searcher: tantivy.Searcher, word: str) -> str | None:
-    candidates = searcher.terms_with_prefix("vocab", word[:2], limit=400)
+    return closest_word(word, searcher.terms_with_prefix("vocab", word[:2], limit=400))
+
+
+def closest_word(word: str, candidates: Iterable[tuple[str, int]]) -> str | None:
+    """The spelling suggestion for ``word`` among vocabulary words sharing its first two
+    letters, with their document counts: edit distance ≤ 2, then the most frequent (every
+    engine asks its index for the candidates and decides here)."""
     best: tuple[int, int, str] | None = None
     for key, count in candidates:
         distance = _edit_distance(word, key, 2)

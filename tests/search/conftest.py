@@ -48,9 +48,51 @@ def _database(db: Database, tmp_path: Path) -> SearchBackend:
     return backend_for_dialect(db.engine.dialect.name)
 
 
+def _opensearch(db: Database, tmp_path: Path) -> SearchBackend:
+    """The session's OpenSearch cluster, with an index prefix of its own, fed from the same
+    change feed (its `wait_for_outbox` is what `load` calls after writing)."""
+    import uuid
+
+    from search.elasticsearch_backend import ElasticsearchBackend, ensure_index
+    from search.engine.clients import connect
+    from tests.support import opensearch_cluster
+
+    request = opensearch_cluster.CURRENT_TEST.get("request")
+    assert request is not None, "the autouse fixture _remember_request sets this"
+    cluster: SearchCluster = request.getfixturevalue("search_cluster")
+    client = connect(cluster.flavour, cluster.url)
+    prefix = f"ndrconf{uuid.uuid4().hex[:8]}"
+    ensure_index(client, index_prefix=prefix)
+
+    class ConformanceCluster(ElasticsearchBackend):
+        def release(self) -> None:
+            for index in self.client.alias_indices(f"{prefix}-datasets"):
+                self.client.delete_index(index)
+            self.client.delete_template(f"{prefix}-datasets")
+            self.client.close()
+
+    backend = ConformanceCluster(client, index_prefix=prefix)
+    backend.attach(db.write)
+    backend.read_your_writes = True
+    return backend
+
+
+@pytest.fixture(autouse=True)
+def _remember_request(request: pytest.FixtureRequest) -> Iterator[None]:
+    """`_opensearch` starts the session's cluster only when a test asks for that engine.
+    (Kept in a plain module: this conftest is imported twice, as pytest's and as
+    ``tests.search.conftest``.)"""
+    from tests.support import opensearch_cluster
+
+    opensearch_cluster.CURRENT_TEST["request"] = request
+    yield
+    opensearch_cluster.CURRENT_TEST.pop("request", None)
+
+
 ENGINES: dict[str, Callable[[Database, Path], SearchBackend]] = {
     "tantivy": _tantivy,
     "database": _database,
+    "opensearch": _opensearch,
 }
 # Engines whose index is written in the catalogue transaction itself (a search inside that
 # transaction sees its own uncommitted changes); fed engines see them after the commit.

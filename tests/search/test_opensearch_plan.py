@@ -75,7 +75,7 @@ def test_cursor_becomes_search_after_in_composite_keys() -> None:
     assert body["search_after"] == ["20240501134500\x1fds-1"]
     scored = build_plan(SearchQuery(q="x", cursor=encode_cursor("relevance", 20, [1.5, "d"])))
     assert request_body(scored)["search_after"] == [1.5, "d"]
-    assert request_body(scored)["sort"] == [{"_score": "desc"}, {"id": "desc"}]
+    assert request_body(scored)["sort"] == [{"_score": "desc"}, {"id": "asc"}]
 
 
 def test_facets_become_terms_aggregations_and_come_back_ordered() -> None:

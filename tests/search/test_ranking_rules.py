@@ -20,7 +20,7 @@ from search.query_plan import MAX_QUERY_CHARS, MAX_QUERY_TERMS, build_plan
 from tests.search.conftest import ENGINES
 from tests.search.test_search_backends import all_hits, blank, load
 
-PLAN_ENGINES = ["tantivy"]  # add "opensearch" with its conftest.ENGINES entry
+PLAN_ENGINES = ["tantivy", "opensearch"]
 
 
 @pytest.fixture(params=PLAN_ENGINES)

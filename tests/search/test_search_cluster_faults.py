@@ -93,7 +93,7 @@ def _drained_and_counted(registry: RegistryHarness, deadline: float = 180.0) -> 
 
     def empty() -> bool:
         with state.db.read() as session:
-            return outbox_backlog(session) == 0
+            return outbox_backlog(session, state.search.consumer) == 0
 
     wait_for(empty, deadline)
     alias = alias_name(state.search.index_prefix)

@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import text
 
+from search import feed
 from search.elasticsearch_backend import alias_name, outbox_backlog
 from tests.catalogue.helpers import metadata
 from tests.support.opensearch_cluster import OutboxThread, use_cluster, wait_for
@@ -71,7 +72,7 @@ def test_unreachable_cluster_never_fails_a_write(  # type: ignore[no-untyped-def
                 assert r.status_code == 201, r.get_json()
             wait_for(lambda: registry.state.search.outbox_status.last_error)
         with registry.state.db.read() as session:
-            assert outbox_backlog(session) == 4
+            assert outbox_backlog(session, registry.state.search.consumer) == 4
         body = registry.client.get("/readyz").get_json()
         # the catalogue still serves: a lagging index is reported, not a readiness failure
         # (this harness runs no checkpoint loop, so readiness itself is not asserted here)
@@ -141,4 +142,10 @@ def test_engine_refusals_are_reported_by_check_and_metrics(  # type: ignore[no-u
     assert (report["missing"], report["stale"], report["extra"], report["outbox_rows"]) == \
         (0, 0, 0, 0)
     with registry.state.db.read() as session:
+        # the cluster's cursor is at the head; the rows stay until every consumer passed them
+        assert outbox_backlog(session, search.consumer) == 0
+        kept = session.execute(text("SELECT count(*) FROM search_outbox")).scalar_one()
+    assert kept >= 1
+    with registry.state.db.write() as session:
+        assert feed.prune(session) == kept
         assert session.execute(text("SELECT count(*) FROM search_outbox")).scalar_one() == 0

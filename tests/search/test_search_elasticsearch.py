@@ -9,21 +9,22 @@ import json
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
 from bench.corpus import chinese_corpus
 from registry.database import Database
-from search import SearchBackend, SearchDocument, SearchQuery, Viewer
+from search import SearchBackend, SearchDocument, SearchQuery, Viewer, feed
 from search.elasticsearch_backend import (
     ElasticsearchBackend,
     OutboxRefused,
     alias_name,
     check,
+    consumer_name,
     drain_outbox,
     ensure_index,
-    es_source,
     outbox_backlog,
     outbox_lag,
     reindex,
@@ -57,14 +58,14 @@ def test_outbox_rows_commit_and_roll_back_with_the_catalogue_write(db: Database)
         backend.index(session, [doc("a")])
         raise RuntimeError("abort")
     with db.read() as session:
-        assert outbox_backlog(session) == 0
+        assert outbox_backlog(session, backend.consumer) == 0
     with db.write() as session:
         backend.index(session, [doc("a"), doc("b", title_zh="公交线路")])
         backend.remove(session, ["c"])
     with db.read() as session:
         rows = session.execute(text(
             "SELECT dataset_id, op, version FROM search_outbox ORDER BY id")).all()
-        lag = outbox_lag(session)
+        lag = outbox_lag(session, backend.consumer)
     assert [tuple(r) for r in rows] == [("a", "index", 1), ("b", "index", 1), ("c", "delete", 0)]
     assert lag.rows == 3 and 0 <= lag.oldest_seconds < 600
 
@@ -85,8 +86,8 @@ def es_backend(search_cluster: SearchCluster) -> Iterator[ElasticsearchBackend]:
     client.close()
 
 
-def test_the_cluster_has_several_nodes_and_analyses_chinese(
-    search_cluster: SearchCluster, es_backend: ElasticsearchBackend
+def test_the_cluster_has_several_nodes_and_finds_chinese_words_and_fragments(
+    search_cluster: SearchCluster, es_backend: ElasticsearchBackend, db: Database
 ) -> None:
     health = es_backend.client.health()
     assert health["number_of_nodes"] >= 2 and health["status"] in {"green", "yellow"}
@@ -97,13 +98,14 @@ def test_the_cluster_has_several_nodes_and_analyses_chinese(
     client = es_backend.client
     with_zh = doc("zh", title_zh="北京市交通运输局公交线路")
     reindex(client, [with_zh], index_prefix=es_backend.index_prefix)
-    # the engine's own CJK analysis (analysis-common: cjk_width, cjk_bigram) on title_zh
-    found = client.search(alias_name(es_backend.index_prefix),
-                          {"query": {"match_phrase": {"title_zh": "公交线路"}}})
-    assert [h["_id"] for h in found["hits"]["hits"]] == ["zh"]
-    missed = client.search(alias_name(es_backend.index_prefix),
-                           {"query": {"match_phrase": {"title_zh": "铁路"}}})
-    assert missed["hits"]["hits"] == []
+    # the plan's analysis (jieba words and CJK bigrams), pre-tokenised: no plugin needed
+    with db.read() as session:
+        for q in ("公交线路", "公交", "交线"):
+            assert [h.dataset_id for h in es_backend.search(session, SearchQuery(q=q)).hits
+                    ] == ["zh"], q
+        assert es_backend.search(session, SearchQuery(q="地铁")).total == 0
+        # nothing has every word: the plan's looser query (its single characters) answers
+        assert es_backend.search(session, SearchQuery(q="铁路")).loosened_query == "铁 路"
 
 
 def test_drained_documents_are_searchable_with_facets(
@@ -118,7 +120,7 @@ def test_drained_documents_are_searchable_with_facets(
         ])
     es_backend.wait_for_outbox(db.write)
     with db.read() as session:
-        assert outbox_backlog(session) == 0
+        assert outbox_backlog(session, es_backend.consumer) == 0
         result = es_backend.search(session, SearchQuery(q="交通", facets=["format"]))
         assert [h.dataset_id for h in result.hits] == ["a"]
         assert result.facets["format"] == [("CSV", 1)]
@@ -143,7 +145,7 @@ def test_outbox_applies_updates_and_deletes_in_order_and_never_goes_backwards(
         es_backend.index(session, [doc("a", version=1, title_en="first title")])
     es_backend.wait_for_outbox(db.write)
     with db.read() as session:
-        assert outbox_backlog(session) == 0
+        assert outbox_backlog(session, es_backend.consumer) == 0
         assert [h.dataset_id for h in es_backend.search(session, SearchQuery(q="second")).hits] \
             == ["a"]
         assert es_backend.search(session, SearchQuery(q="first")).total == 0
@@ -267,24 +269,54 @@ def test_reindex_swaps_the_alias(db: Database, es_backend: ElasticsearchBackend)
 # ------------------------------------------------------------------ mistakes and refusals
 
 
-def test_a_refused_document_stays_in_the_outbox_with_the_engines_message(
+def test_a_refused_document_stops_the_cursor_with_the_engines_message(
     db: Database, es_backend: ElasticsearchBackend
 ) -> None:
-    """A mapping conflict (a field the strict mapping does not know): the row is not lost and
-    the engine's own reason is what the caller sees."""
-    bad = {**es_source(doc("bad")), "unexpected_field": "x"}
+    """A keyword longer than the engine takes (Lucene's 32766-byte term limit): the row is not
+    lost, the cursor stops just before it, and the engine's own reason is what the caller
+    sees."""
     with db.write() as session:
         es_backend.index(session, [doc("good", title_en="fine")])
-        session.execute(text("INSERT INTO search_outbox (dataset_id, op, version, payload) "
-                             "VALUES ('bad', 'index', 1, :p)"),
-                        {"p": json.dumps(bad)})
+        es_backend.index(session, [doc("bad", keywords=["x" * 40_000])])
     with pytest.raises(OutboxRefused) as refused:
         es_backend.wait_for_outbox(db.write)
-    assert "strict_dynamic_mapping_exception" in str(refused.value)
-    assert "unexpected_field" in refused.value.failures[0].message
+    assert "immense term" in str(refused.value)
+    assert refused.value.failures[0].dataset_id == "bad"
     with db.read() as session:
-        rows = session.execute(text("SELECT dataset_id FROM search_outbox")).scalars().all()
-    assert rows == ["bad"]  # the good one was settled, the bad one kept
+        rows = session.execute(text("SELECT id, dataset_id FROM search_outbox ORDER BY id")
+                               ).all()
+        position = feed.position_of(session, es_backend.consumer)
+        assert outbox_backlog(session, es_backend.consumer) == 1
+    # the good one was settled (the cursor is past it), the bad one kept; nothing deleted
+    assert [r[1] for r in rows] == ["good", "bad"] and position == rows[0][0]
+    es_backend.client.refresh(alias_name(es_backend.index_prefix))
+    with db.read() as session:
+        assert [h.dataset_id for h in es_backend.search(session, SearchQuery(q="fine")).hits
+                ] == ["good"]
+
+
+def test_a_row_of_the_old_cluster_layout_is_refused_saying_to_rebuild(
+    db: Database, es_backend: ElasticsearchBackend
+) -> None:
+    old = {"dataset_id": "old", "title_tokens": "old", "version": 1}
+    with db.write() as session:
+        session.execute(text("INSERT INTO search_outbox (dataset_id, op, version, payload) "
+                             "VALUES ('old', 'index', 1, :p)"), {"p": json.dumps(old)})
+    result = drain_outbox(db.write, es_backend.client, index_prefix=es_backend.index_prefix)
+    assert result.settled == 0 and "ndr search reindex" in result.failures[0].message
+
+
+def test_an_unreadable_payload_is_reported_and_kept(
+    db: Database, es_backend: ElasticsearchBackend
+) -> None:
+    """A flipped byte in a payload: reported as unreadable, the cursor does not pass it."""
+    with db.write() as session:
+        es_backend.index(session, [doc("x", title_en="fine")])
+        session.execute(text("UPDATE search_outbox SET payload = '{\"dataset_id\": \"x\"'"))
+    result = drain_outbox(db.write, es_backend.client, index_prefix=es_backend.index_prefix)
+    assert result.settled == 0 and "unreadable outbox payload" in result.failures[0].message
+    with db.read() as session:
+        assert outbox_backlog(session, es_backend.consumer) == 1
 
 
 def test_writes_never_auto_create_an_index_when_the_alias_is_missing(
@@ -301,7 +333,7 @@ def test_writes_never_auto_create_an_index_when_the_alias_is_missing(
         "index_not_found" in result.failures[0].message
     assert not client.index_exists(alias_name(prefix))
     with db.read() as session:
-        assert outbox_backlog(session) == 1
+        assert outbox_backlog(session, consumer_name(prefix)) == 1
     client.close()
 
 
@@ -321,12 +353,12 @@ def test_a_read_only_index_is_reported_not_swallowed(
         assert "read_only_allow_delete" in str(refused.value) or \
             "cluster_block_exception" in str(refused.value)
         with db.read() as session:
-            assert outbox_backlog(session) == 1
+            assert outbox_backlog(session, es_backend.consumer) == 1
     finally:
         es_backend.client.put_settings(index, {"index.blocks.read_only_allow_delete": None})
     es_backend.wait_for_outbox(db.write)
     with db.read() as session:
-        assert outbox_backlog(session) == 0
+        assert outbox_backlog(session, es_backend.consumer) == 0
 
 
 def test_an_unreachable_cluster_keeps_the_rows_and_says_why(db: Database) -> None:
@@ -338,7 +370,7 @@ def test_an_unreachable_cluster_keeps_the_rows_and_says_why(db: Database) -> Non
     assert result.settled == 0
     assert "Connection refused" in result.failures[0].message
     with db.read() as session:
-        assert outbox_backlog(session) == 1
+        assert outbox_backlog(session, backend.consumer) == 1
     health = backend.cluster_health()
     assert health.status == "unreachable" and health.error
 
@@ -365,3 +397,117 @@ def test_bad_cluster_urls_are_refused(url: str) -> None:
 def test_unknown_flavour_is_refused() -> None:
     with pytest.raises(ValueError, match="flavour"):
         connect("solr", "http://127.0.0.1:9200")
+
+
+# ------------------------------------------------------------------ one feed, two consumers
+
+
+def test_one_database_feeds_tantivy_and_the_cluster_and_prune_waits_for_both(
+    db: Database, es_backend: ElasticsearchBackend, tmp_path: Path
+) -> None:
+    """Issue 11: the outbox is a change feed with a cursor per index. A host's Tantivy index and
+    the cluster read the same rows (written once, in the one plain format); neither deletes
+    them; `feed.prune` removes a row only when both have applied it; both end with the same
+    documents."""
+    from search.tantivy_engine import TantivyEngine
+
+    tantivy = TantivyEngine(tmp_path / "ix")
+    tantivy.attach(db.write)
+    es_backend.attach(db.write)
+    try:
+        docs = [doc(f"d{i}", title_en=f"harbour tides {i}", keywords=[f"k{i % 3}"])
+                for i in range(12)]
+        with db.write() as session:
+            es_backend.index(session, docs)  # one write; any consumer's publish is the same
+            es_backend.index(session, [doc("d3", version=2, title_en="harbour depth")])
+            es_backend.remove(session, ["d5"])
+        with db.read() as session:
+            head = feed.head(session)
+        assert head > 0
+
+        # Tantivy applies everything; the cluster has applied nothing: nothing may go
+        assert tantivy.index_step() == 14
+        with db.write() as session:
+            assert feed.prune(session) == 0
+            assert feed.consumer_positions(session) == {tantivy.consumer: head,
+                                                        es_backend.consumer: 0}
+        es_backend.wait_for_outbox(db.write)
+        with db.read() as session:
+            assert feed.backlog(session, es_backend.consumer) == 0
+        with db.write() as session:
+            assert feed.prune(session) == 14
+            assert feed.head(session) == 0  # (empty now)
+
+        # the other way round: the cluster ahead, Tantivy behind
+        with db.write() as session:
+            es_backend.index(session, [doc("d7", version=2, title_en="harbour silt")])
+            es_backend.remove(session, ["d8"])
+        es_backend.wait_for_outbox(db.write)
+        with db.write() as session:
+            assert feed.prune(session) == 0  # Tantivy has not applied them yet
+        assert tantivy.index_step() == 2
+        with db.write() as session:
+            assert feed.prune(session) == 2
+            assert session.execute(text("SELECT count(*) FROM search_outbox")).scalar_one() == 0
+
+        indexed = {hit["_id"]: int(hit["_source"]["version"]) for hit in es_backend.client.scan(
+            alias_name(es_backend.index_prefix), {"query": {"match_all": {}}}, ["version"])}
+        want = {d["dataset_id"]: 1 for d in docs if d["dataset_id"] not in {"d5", "d8"}}
+        want |= {"d3": 2, "d7": 2}
+        assert tantivy.indexed_versions() == indexed == want
+        with db.read() as session:
+            for q in ("harbour", "tides", "depth", "silt"):
+                query = SearchQuery(q=q, limit=50)
+                on_cluster = es_backend.search(session, query)
+                on_tantivy = tantivy.search(session, query)
+                assert on_cluster.total == on_tantivy.total, q
+                assert {h.dataset_id for h in on_cluster.hits} == \
+                    {h.dataset_id for h in on_tantivy.hits}, q
+    finally:
+        tantivy.release()
+
+
+def test_a_cluster_added_after_the_feed_was_pruned_starts_from_the_catalogue(
+    db: Database, search_cluster: SearchCluster, tmp_path: Path
+) -> None:
+    """The migration case: Tantivy has applied and pruned the feed before the cluster exists.
+    The cluster's first index is filled from the catalogue, its cursor set to the head read
+    before the documents; later rows are shipped on top; nothing is missing."""
+    from search.elasticsearch_backend import ensure_fed_index, new_holder
+    from search.tantivy_engine import TantivyEngine
+
+    tantivy = TantivyEngine(tmp_path / "ix")
+    tantivy.attach(db.write)
+    catalogue = {d["dataset_id"]: d for d in
+                 [doc(f"c{i}", title_en=f"canal locks {i}") for i in range(6)]}
+    with db.write() as session:
+        feed.publish(session, list(catalogue.values()), [])
+    assert tantivy.index_step() == 6
+    with db.write() as session:
+        assert feed.prune(session) == 6  # only Tantivy is registered: the rows go
+
+    client = connect(search_cluster.flavour, search_cluster.url)
+    prefix = f"ndrlate{uuid.uuid4().hex[:8]}"
+    backend = ElasticsearchBackend(client, index_prefix=prefix)
+    try:
+        backend.attach(db.write, lambda session: list(catalogue.values()))
+        assert ensure_fed_index(db.write, client, index_prefix=prefix, holder=new_holder(),
+                                source=lambda session: list(catalogue.values()))
+        with db.write() as session:
+            updated = doc("c2", version=2, title_en="canal weirs")
+            feed.publish(session, [updated], ["c4"])
+        catalogue["c2"] = updated
+        del catalogue["c4"]
+        backend.wait_for_outbox(db.write)
+        assert tantivy.index_step() == 2
+        truth = list(catalogue.values())
+        assert check(client, truth, index_prefix=prefix).clean
+        assert tantivy.indexed_versions() == {d["dataset_id"]: d["version"] for d in truth}
+        with db.write() as session:
+            assert feed.prune(session) == 2
+    finally:
+        tantivy.release()
+        for index in client.alias_indices(alias_name(prefix)):
+            client.delete_index(index)
+        client.delete_template(f"{prefix}-datasets")
+        client.close()

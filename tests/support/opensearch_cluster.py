@@ -49,6 +49,10 @@ def start_cluster(data_dir: Path, nodes: int = 3) -> SearchCluster:
 
 T = TypeVar("T")
 
+# The running test's fixture request (set by tests/search/conftest.py), so an engine factory
+# there can ask for the session's cluster only when a test uses that engine.
+CURRENT_TEST: dict[str, pytest.FixtureRequest] = {}
+
 
 def wait_for(condition: Callable[[], T], deadline: float = 60.0) -> T:
     """Poll ``condition`` until it is truthy, failing after ``deadline`` seconds."""
