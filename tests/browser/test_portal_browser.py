@@ -42,7 +42,8 @@ def _open_first_result(page: Page, portal: LivePortal, query: str) -> None:
 
 def _verify_current_version(page: Page) -> None:
     page.locator("tr.current button.verify-button").click()
-    expect(page.locator("#verify-panel")).to_have_attribute("data-outcome", re.compile("ok|failed"))
+    expect(page.locator("#verify-panel")).to_have_attribute("data-outcome", re.compile("ok|failed"),
+                                                            timeout=30_000)
 
 
 def _step_results(page: Page) -> dict[str, str]:
