@@ -39,7 +39,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from anchoring import tlog
-from anchoring.anchor_store import Anchor, release_lease, try_acquire_lease
+from anchoring.anchor_store import Anchor, lease_holder, release_lease, try_acquire_lease
 from anchoring.auditor.entry import EntryError, parse_entry
 from anchoring.log_store import (
     LogAuditAlarm,
@@ -58,6 +58,9 @@ log = logging.getLogger(__name__)
 _PROGRESS_ID = 1
 LEASE_NAME = "self-audit"
 _CHECKPOINTS_PER_TICK = 64
+# Per tick, a sweep covers at least this many leaves and catalogue versions (see _per_tick).
+MIN_LEAVES_PER_TICK = 256
+MIN_CATALOGUE_PER_TICK = 64
 # One flipped entry also changes every interior hash above it: record the first few findings
 # of a tick (the lowest leaf first), not a cascade of alarms for one damaged byte.
 _MAX_FINDINGS_PER_TICK = 20
@@ -283,7 +286,7 @@ class SelfAudit:
                  log: TransparencyLog, *, catalogue: CatalogueAuditor | None = None,
                  interval_seconds: float = 1.0, leaves_per_tick: int = 20_000,
                  samples_per_tick: int = 64, catalogue_per_tick: int = 5_000,
-                 seed: int | None = None) -> None:
+                 sweep_seconds: float = 30.0, seed: int | None = None) -> None:
         self._read = read_session_factory
         self._write = write_session_factory
         self._log = log
@@ -292,6 +295,8 @@ class SelfAudit:
         self._leaves = leaves_per_tick
         self._samples = samples_per_tick
         self._catalogue_batch = catalogue_per_tick
+        self._sweep_seconds = max(sweep_seconds, interval_seconds)
+        self._lease_renewed = -1.0e9  # time.monotonic() of our last lease write
         self._rng = random.Random(seed)
         self._checkpoints_after = 0
         self._anchors_after = 0
@@ -304,11 +309,34 @@ class SelfAudit:
 
     def _holds_lease(self) -> bool:
         """One process sweeps at a time (a database lease, as the anchor worker has): several
-        gunicorn workers would otherwise each spend a core re-deriving the same leaves."""
+        gunicorn workers would otherwise each spend a core re-deriving the same leaves.
+
+        The lease is renewed a third of the way through its term, and a process that does not
+        hold it first reads whether another's still runs: a lease write is a write
+        transaction, which on SQLite queues behind (and delays) every publish."""
+        ttl = max(10.0, 5 * self._interval)
+        if time.monotonic() - self._lease_renewed < ttl / 3:
+            return True
         now_ms = int(time.time() * 1000)
-        ttl_ms = int(max(10.0, 5 * self._interval) * 1000)
+        with self._read() as session:
+            holder = lease_holder(session, LEASE_NAME, now_ms)
+        if holder is not None and holder != self._holder:
+            return False
+        renewed_at = time.monotonic()
         with self._write() as session:
-            return try_acquire_lease(session, LEASE_NAME, self._holder, now_ms, ttl_ms)
+            held = try_acquire_lease(session, LEASE_NAME, self._holder, now_ms,
+                                     int(ttl * 1000))
+        self._lease_renewed = renewed_at if held else -1.0e9
+        return held
+
+    def _per_tick(self, size: int, most: int, least: int) -> int:
+        """How much of a sweep one tick does: enough to cover ``size`` items once per
+        ``sweep_seconds`` (so a flipped byte anywhere is found within that time plus a tick),
+        at least ``least`` (a small log is covered in one tick), at most ``most``. A log of a
+        few thousand leaves is thus not re-derived every second, which under load took a
+        core's worth of Ed25519 receipt checks away from publishing."""
+        wanted = -(-size * self._interval // self._sweep_seconds)
+        return int(min(most, max(least, wanted)))
 
     def run_once(self) -> list[Finding]:
         """One tick; returns what it found (already recorded as alarms). Without the lease
@@ -329,7 +357,7 @@ class SelfAudit:
             edge = progress.right_edge if start == progress.next_leaf else []
             if len(edge) != start.bit_count():  # unusable saved edge: sweep from the start
                 start, edge = 0, []
-            end = min(size, start + self._leaves)
+            end = min(size, start + self._per_tick(size, self._leaves, MIN_LEAVES_PER_TICK))
             findings, new_edge = audit_leaves(session, start, edge, end)
             findings += sample_leaves(session, size, self._samples, self._rng)
             findings += sample_interior(session, size, self._samples, self._rng)
@@ -341,8 +369,9 @@ class SelfAudit:
             findings += anchors
             catalogue_after = progress.catalogue_after
             if self._catalogue is not None:
-                found, catalogue_after = self._catalogue(session, progress.catalogue_after,
-                                                         self._catalogue_batch)
+                found, catalogue_after = self._catalogue(
+                    session, progress.catalogue_after,
+                    self._per_tick(size, self._catalogue_batch, MIN_CATALOGUE_PER_TICK))
                 findings += found
         wrapped = end >= size > 0
         new = Progress(0 if wrapped else end, [] if wrapped else new_edge, catalogue_after,
@@ -438,6 +467,7 @@ class SelfAudit:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+        self._lease_renewed = -1.0e9
         try:  # hand the lease over now rather than at expiry
             with self._write() as session:
                 release_lease(session, LEASE_NAME, self._holder)

@@ -22,6 +22,39 @@ logger_class = "registry.access_log.RedactingLogger"
 os.umask(0o077)
 
 
+_indexer = None  # the `ndr search indexer` process beside the workers (Tantivy only)
+
+
+def _start_indexer(server):  # type: ignore[no-untyped-def]
+    """Apply the search change feed in a process of its own: in a web worker the indexer
+    thread shares the GIL with the request threads, fell behind under a publish load, and
+    every search then waited for it. The workers stand by (NDR_SEARCH_INDEXER_PROCESS): if
+    this process dies, one of them takes the feed lease when it expires."""
+    global _indexer
+    import subprocess
+    import sys
+
+    from registry.config import Settings
+
+    settings = Settings()
+    if (settings.search_backend or "tantivy") != "tantivy" or not settings.run_background \
+            or os.environ.get("NDR_SEARCH_INDEXER", "process") != "process":
+        return
+    os.environ["NDR_SEARCH_INDEXER_PROCESS"] = "1"  # inherited by the workers forked next
+    _indexer = subprocess.Popen([sys.executable, "-c", "from registry.cli import main; main()",
+                                 "search", "indexer"])
+    server.log.info("search indexer process %s started", _indexer.pid)
+
+
+def on_exit(server):  # type: ignore[no-untyped-def]
+    if _indexer is not None and _indexer.poll() is None:
+        _indexer.terminate()
+        try:
+            _indexer.wait(30)
+        except Exception:
+            _indexer.kill()
+
+
 def on_starting(server):  # type: ignore[no-untyped-def]
     """In the master, before any worker forks: create the secrets that would otherwise be made
     lazily by every worker at once (session secret, anchor journal key). Creation is race-free
@@ -31,3 +64,4 @@ def on_starting(server):  # type: ignore[no-untyped-def]
     from registry.config import Settings
 
     prepare_secrets(Settings())
+    _start_indexer(server)

@@ -129,12 +129,13 @@ def build_state(settings: Settings, *, database: Database | None = None) -> Regi
     log = TransparencyLog(settings.log_origin, signer)
     search = make_backend(settings.search_backend, elasticsearch_url=settings.elasticsearch_url,
                           index_prefix=settings.search_index_prefix,
-                          index_path=settings.search_index_dir)
+                          index_path=settings.search_index_dir,
+                          max_lag=settings.search_max_lag_ms / 1000)
     if hasattr(search, "attach"):
         from registry.datasets.search_sync import documents
 
         # this process may apply the change feed (under its lease) and fill a new index
-        search.attach(db.write, documents)
+        search.attach(db.write, documents, read_sessions=db.read)
     state = RegistryState(settings=settings, db=db, log=log, search=search)
     if settings.publish_batch:
         state.sequencer = PublishSequencer(
@@ -162,7 +163,8 @@ def build_self_audit(state: RegistryState):  # type: ignore[no-untyped-def]
 
     return SelfAudit(state.db.read, state.db.write, state.log,
                      catalogue=catalogue_auditor(state.log),
-                     interval_seconds=state.settings.checkpoint_interval)
+                     interval_seconds=state.settings.checkpoint_interval,
+                     sweep_seconds=state.settings.self_audit_sweep_seconds)
 
 
 class BackgroundThread:
@@ -223,6 +225,8 @@ def start_background(state: RegistryState) -> None:
         outbox.start()
         state.background.append(outbox)
     if state.search.name == "tantivy":
+        if state.settings.search_indexer_process:
+            state.search.stand_by(state.search.lease_ttl * 2)  # type: ignore[attr-defined]
         indexer = BackgroundThread("ndr-search-indexer", _feed_indexer_loop, state)
         indexer.start()
         state.background.append(indexer)

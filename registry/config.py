@@ -40,6 +40,9 @@ class Settings:
         "NDR_LOG_PRIVATE_KEY") or None)
     checkpoint_interval: float = field(default_factory=lambda: _env_float(
         "NDR_CHECKPOINT_INTERVAL", 1.0))
+    # the self-audit re-derives the whole log and catalogue once per this many seconds
+    self_audit_sweep_seconds: float = field(default_factory=lambda: _env_float(
+        "NDR_SELF_AUDIT_SWEEP_SECONDS", 30.0))
     run_background: bool = field(default_factory=lambda: _env_bool("NDR_BACKGROUND", True))
     # sqlite | postgres (in the database) or opensearch | elasticsearch (a search cluster, fed
     # through the outbox; each has its own official client)
@@ -47,6 +50,13 @@ class Settings:
     # the cluster's node URLs, comma-separated (ELASTICSEARCH_URL is the older name)
     elasticsearch_url: str | None = field(default_factory=lambda: os.environ.get(
         "NDR_SEARCH_URL") or os.environ.get("ELASTICSEARCH_URL") or None)
+    # a search in a worker that does not apply the change feed waits only for changes older
+    # than this (0: every change committed before the search; see search/tantivy_engine.py)
+    search_max_lag_ms: float = field(default_factory=lambda: _env_float(
+        "NDR_SEARCH_MAX_LAG_MS", 1000.0))
+    # set by deploy/gunicorn.conf.py when it runs `ndr search indexer` beside the workers
+    search_indexer_process: bool = field(default_factory=lambda: _env_bool(
+        "NDR_SEARCH_INDEXER_PROCESS", False))
     search_index_prefix: str = field(default_factory=lambda: os.environ.get(
         "NDR_SEARCH_INDEX_PREFIX", "ndr"))
     # The Tantivy index directory (one per registry; default var/search-index).

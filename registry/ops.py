@@ -155,6 +155,15 @@ def metrics() -> Response:
         "# TYPE ndr_uptime_seconds gauge", f"ndr_uptime_seconds {time.time() - _STARTED:.0f}",
         *federation,
     ]
+    if state.sequencer is not None:  # per process: a scrape sees the worker that answered
+        lines += [
+            "# HELP ndr_publish_batches_total Publish batches this process committed.",
+            "# TYPE ndr_publish_batches_total counter",
+            f"ndr_publish_batches_total {state.sequencer.batches}",
+            "# HELP ndr_publish_batched_writes_total Writes recorded in those batches.",
+            "# TYPE ndr_publish_batched_writes_total counter",
+            f"ndr_publish_batched_writes_total {state.sequencer.items}",
+        ]
     if state.search.name == "elasticsearch":
         lines += _search_metrics(state)
     return Response("\n".join(lines) + "\n", mimetype="text/plain; version=0.0.4")

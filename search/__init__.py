@@ -44,18 +44,19 @@ ENGINES: tuple[str, ...] = ("tantivy", "sqlite", "postgres", "opensearch", "elas
 
 def make_backend(
     name: str, *, elasticsearch_url: str | None = None, index_prefix: str = "ndr",
-    index_path: str | Path | None = None,
+    index_path: str | Path | None = None, max_lag: float = 0.0,
 ) -> SearchBackend:
     """The backend called ``name``: "tantivy" (embedded, ``index_path`` is its directory under
     the registry's var/), "sqlite" or "postgres" (in the database), "opensearch" or
     "elasticsearch" (a search cluster at ``elasticsearch_url``, one or more node URLs
-    comma-separated; the name picks the official client of that engine)."""
+    comma-separated; the name picks the official client of that engine). ``max_lag``: how
+    old a change may be before a Tantivy search in a worker that does not index waits for it."""
     if name == "tantivy":
         if index_path is None:
             raise ValueError("the tantivy backend needs index_path")
         from search.tantivy_engine import TantivyEngine
 
-        return TantivyEngine(index_path)
+        return TantivyEngine(index_path, max_lag=max_lag)
     if name == "sqlite":
         from search.sqlite_fts import SqliteFtsBackend
 

@@ -485,8 +485,8 @@ class ElasticsearchBackend:
         # off for a registry, whose outbox worker feeds the cluster.
         self.read_your_writes = False
 
-    def attach(self, write_sessions: Callable[[], Any], source: DocumentSource | None = None
-               ) -> None:
+    def attach(self, write_sessions: Callable[[], Any], source: DocumentSource | None = None,
+               read_sessions: Callable[[], Any] | None = None) -> None:
         """Register this cluster as a consumer of the change feed (so `search.feed.prune`
         keeps the rows it still needs) and remember where a new index is filled from
         (``source``: every current search document)."""

@@ -145,6 +145,16 @@ def try_lease(session: Session, consumer: str, holder: str, now_ms: int, ttl_ms:
     return True
 
 
+def lease_taken_by_other(session: Session, consumer: str, holder: str, now_ms: int) -> bool:
+    """Whether another holder's lease on ``consumer`` still runs — read without a write, so the
+    processes that do not hold the lease can ask every tick without taking the database's
+    write lock (on SQLite a write transaction queues behind every publish)."""
+    row = session.execute(
+        text("SELECT holder, lease_expires_ms FROM search_feed_consumer WHERE name = :name"),
+        {"name": consumer}).first()
+    return row is not None and row[0] not in (None, holder) and int(row[1]) >= now_ms
+
+
 def register(session: Session, consumer: str, now_ms: int) -> None:
     """Make ``consumer`` known at position 0 (if new), so `prune` keeps rows it still needs."""
     exists = session.execute(text("SELECT 1 FROM search_feed_consumer WHERE name = :name"),

@@ -18,11 +18,14 @@ the feed head (one index lookup); if the searcher is behind, the index is reload
 the process holding the lease, and in single-process setups — the pending rows are applied
 first; otherwise the search waits for the indexer, up to ``freshness_wait`` (5 s; it ends as
 soon as the index has the changes). So a search sees every catalogue change committed before
-it started.
+it started — or, with ``max_lag`` (the registry's ``NDR_SEARCH_MAX_LAG_MS``, 1 s), in a worker
+that does not apply the feed itself, every change committed at least that long before: under a
+stream of publishes a search then never waits on the indexer's next commit.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import fcntl
 import json
@@ -80,6 +83,8 @@ META_ID = "\x00feed"
 LAYOUT_VERSION = 3  # 2: titles left out of the suggest keys; 3: spelling vocabulary
 WRITER_HEAP = 128_000_000
 BATCH = 2000
+COMMIT_EVERY = 0.1  # seconds between index commits at the least (see index_step)
+POSITION_EVERY = 1.0  # seconds between position updates while the feed streams in
 SessionFactory = Callable[[], contextlib.AbstractContextManager[Session]]
 DocumentSource = Callable[[Session], Iterable[SearchDocument]]
 
@@ -124,8 +129,14 @@ class TantivyEngine:
     name = "tantivy"
 
     def __init__(self, path: str | Path, *, lease_ttl: float = 10.0,
-                 freshness_wait: float = 5.0, batch: int = BATCH) -> None:
+                 freshness_wait: float = 5.0, batch: int = BATCH,
+                 commit_every: float = COMMIT_EVERY, max_lag: float = 0.0) -> None:
         self.path = Path(path)
+        self.max_lag = max_lag
+        self._heads: collections.deque[tuple[float, int]] = collections.deque()
+        self._aged_head = -1  # the newest feed head seen at least max_lag seconds ago
+        self.commit_every = commit_every
+        self._last_commit = -1.0e9
         self.lease_ttl = lease_ttl
         self.freshness_wait = freshness_wait
         self.batch = batch
@@ -135,8 +146,13 @@ class TantivyEngine:
         self._write_lock = threading.RLock()
         self._writer: tantivy.IndexWriter | None = None
         self._write_sessions: SessionFactory | None = None
+        self._read_sessions: SessionFactory | None = None
         self._source: DocumentSource | None = None
+        self._lease_renewed = -1.0e9  # time.monotonic() of our last successful lease write
+        self._standby_until = -1.0e9  # see stand_by
+        self._position_recorded = (-1, -1.0e9)  # (position, monotonic time) last published
         self.consumer, self._index = self._open()
+        self._loaded_signature = self._commit_signature()
         self._searcher, self._position = self._load_searcher()
 
     # ---------------------------------------------------------------- opening
@@ -168,11 +184,15 @@ class TantivyEngine:
             "ws", tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.whitespace()).build())
         return str(meta["consumer"]), index
 
-    def attach(self, write_sessions: SessionFactory, source: DocumentSource | None = None
-               ) -> None:
+    def attach(self, write_sessions: SessionFactory, source: DocumentSource | None = None,
+               read_sessions: SessionFactory | None = None) -> None:
         """Let this process apply the feed (``write_sessions``: e.g. Database.write) and fill a
-        new index from the catalogue (``source``: every current search document)."""
+        new index from the catalogue (``source``: every current search document).
+        ``read_sessions`` (e.g. Database.read) serve the indexer's reads — the lease check of
+        a process that does not hold it, the feed rows — so they never queue for the
+        catalogue's write lock behind publishes."""
         self._write_sessions = write_sessions
+        self._read_sessions = read_sessions or write_sessions
         self._source = source
         try:
             with write_sessions() as session:
@@ -287,12 +307,31 @@ class TantivyEngine:
             position = int(searcher.doc(found.hits[0][1]).get_first("position") or 0)
         return searcher, position
 
+    def _commit_signature(self) -> tuple[int, int, int]:
+        """Identifies the index's latest commit: Tantivy replaces ``meta.json`` (a new file) on
+        every commit, so a stat — unlike a reload, which reads the segment list and opens a
+        searcher — tells cheaply whether there is anything new to load."""
+        try:
+            stat = os.stat(self.path / "meta.json")
+        except OSError:
+            return (0, 0, 0)
+        return (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+
+    def _reload_if_committed(self) -> int:
+        """`reload` when another commit landed since the last one; else the known position.
+        Waiting searches and the indexer's steps ask many times a second."""
+        if self._commit_signature() == self._loaded_signature:
+            return self._current()[1]
+        return self.reload()
+
     def reload(self) -> int:
         """Pick up the latest commit (any process's); returns the index's feed position
         (-1 for an index that was never filled)."""
+        signature = self._commit_signature()
         self._index.reload()
         searcher, position = self._load_searcher()
         with self._read_lock:
+            self._loaded_signature = signature
             if position >= self._position:
                 self._searcher, self._position = searcher, position
             return self._position
@@ -303,12 +342,12 @@ class TantivyEngine:
             # Inside a catalogue write its own changes are not committed, so no indexer can
             # apply them yet (and on SQLite it would wait for this very transaction's lock).
             return searcher
-        target = feed.head(session)
+        target = self._required_position(feed.head(session))
         if position >= max(target, 0):
             return searcher
         if position < 0 and target == 0 and self._write_sessions is None:
             return searcher  # nothing written yet and nobody here to fill the index
-        if self.reload() >= max(target, 0):
+        if self._reload_if_committed() >= max(target, 0):
             return self._current()[0]
         if self._write_sessions is not None:
             try:
@@ -320,8 +359,36 @@ class TantivyEngine:
         deadline = time.monotonic() + self.freshness_wait
         while self._current()[1] < target and time.monotonic() < deadline:
             time.sleep(0.01)
-            self.reload()
+            self._reload_if_committed()
         return self._current()[0]
+
+    def _required_position(self, head: int) -> int:
+        """How far the index must be before this search may run: the feed ``head`` read now
+        when ``max_lag`` is 0 or this process applies the feed itself (it catches up inline,
+        so one-process setups read their own writes); otherwise the newest head this process
+        saw at least ``max_lag`` seconds ago. A search in another worker then never waits on
+        the indexer for changes younger than the lag (issue 11 asks for "searchable within
+        1 s"), yet does wait, as before, when the index falls further behind."""
+        if self.max_lag <= 0 or self._holds_lease_now():
+            return head
+        now = time.monotonic()
+        with self._read_lock:
+            if not self._heads or head > self._heads[-1][1]:
+                self._heads.append((now, head))
+            while self._heads and self._heads[0][0] <= now - self.max_lag:
+                self._aged_head = max(self._aged_head, self._heads.popleft()[1])
+            return self._aged_head
+
+    def stand_by(self, seconds: float) -> None:
+        """Do not take the feed lease for ``seconds``: a dedicated indexer process (`ndr search
+        indexer`, started beside gunicorn by deploy/gunicorn.conf.py) takes it first. A web
+        worker's indexer thread shares its process's GIL with the request threads; under
+        load it fell behind and every search waited for it. The workers stay standing by:
+        should that process die, one of them takes the lease once it expires."""
+        self._standby_until = time.monotonic() + seconds
+
+    def _holds_lease_now(self) -> bool:
+        return time.monotonic() - self._lease_renewed < self.lease_ttl * 2 / 3
 
     # ---------------------------------------------------------------- the indexer
 
@@ -331,26 +398,69 @@ class TantivyEngine:
         if self._write_sessions is None:
             raise RuntimeError("attach() a write session factory before indexing")
         with self._write_lock:
+            if time.monotonic() < self._standby_until and not self._holds_lease_now():
+                return None  # leaving the lease to the dedicated indexer process at first
             if not self._hold_lease():
                 self._close_writer()
                 return None
             writer = self._open_writer()
-            position = self.reload()
+            position = self._reload_if_committed()
             if position < 0 and self._source is not None:
                 return max(self._rebuild(writer), 1)  # "work was done": callers go on
-            with self._write_sessions() as session:
+            assert self._read_sessions is not None
+            with self._read_sessions() as session:
                 rows = feed.rows_after(session, max(position, 0), self.batch)
+            pause = self._last_commit + self.commit_every - time.monotonic()
+            if rows and pause > 0:
+                # A Tantivy commit costs about 12 ms of CPU however few documents it holds
+                # (a new segment, written and synced, then merged). Under a stream of
+                # publishes, one commit per arriving row was most of the server's CPU; at
+                # most one every `commit_every` seconds keeps a search's wait that short
+                # while each commit carries everything that arrived meanwhile.
+                time.sleep(pause)
+                with self._read_sessions() as session:
+                    rows = feed.rows_after(session, max(position, 0), self.batch)
             if not rows:
+                self._publish_position(position, force=True)
                 return 0
             self._apply(writer, rows)
             self._commit(writer, rows[-1].id)
             return len(rows)
 
     def _hold_lease(self) -> bool:
-        assert self._write_sessions is not None
+        """Renew the feed lease a third of the way through its term, not on every step: a
+        renewal is a write transaction, and the indexer steps many times a second under load.
+        Until then the last renewal keeps it ours (nobody may take an unexpired lease). A
+        process without the lease first reads whether another's still runs, and writes only
+        to take over an expired one."""
+        assert self._write_sessions is not None and self._read_sessions is not None
+        if time.monotonic() - self._lease_renewed < self.lease_ttl / 3:
+            return True
+        now_ms = int(time.time() * 1000)
+        with self._read_sessions() as session:
+            if feed.lease_taken_by_other(session, self.consumer, self.holder, now_ms):
+                return False
+        renewed_at = time.monotonic()
         with self._write_sessions() as session:
-            return feed.try_lease(session, self.consumer, self.holder,
-                                  int(time.time() * 1000), int(self.lease_ttl * 1000))
+            held = feed.try_lease(session, self.consumer, self.holder, now_ms,
+                                  int(self.lease_ttl * 1000))
+        self._lease_renewed = renewed_at if held else -1.0e9
+        return held
+
+    def _publish_position(self, position: int, *, force: bool = False) -> None:
+        """Tell the database how far the index is (for pruning, `/readyz` lag and metrics) at
+        most every ``POSITION_EVERY`` seconds while rows stream in — each is a write — and
+        whenever the indexer catches up. The index's own meta document stays authoritative."""
+        assert self._write_sessions is not None
+        last_position, last_time = self._position_recorded
+        if position <= last_position or position < 0:
+            return
+        if not force and time.monotonic() - last_time < POSITION_EVERY:
+            return
+        with self._write_sessions() as session:
+            feed.record_position(session, self.consumer, self.holder, position,
+                                 int(time.time() * 1000))
+        self._position_recorded = (position, time.monotonic())
 
     def _open_writer(self) -> tantivy.IndexWriter:
         if self._writer is None:
@@ -367,6 +477,7 @@ class TantivyEngine:
         """Hand the lease back and close the writer (clean shutdown)."""
         with self._write_lock:
             self._close_writer()
+            self._lease_renewed = -1.0e9
             if self._write_sessions is not None:
                 with self._write_sessions() as session:
                     feed.release_lease(session, self.consumer, self.holder)
@@ -394,11 +505,9 @@ class TantivyEngine:
         meta.add_unsigned("position", position)
         writer.add_document(meta)
         writer.commit()
+        self._last_commit = time.monotonic()
         self.reload()
-        assert self._write_sessions is not None
-        with self._write_sessions() as session:
-            feed.record_position(session, self.consumer, self.holder, position,
-                                 int(time.time() * 1000))
+        self._publish_position(position)
 
     def _rebuild(self, writer: tantivy.IndexWriter, workers: int = 1) -> int:
         """Fill a new index from the catalogue, positioned at the feed head read in the same

@@ -223,3 +223,31 @@ def test_a_corrupt_feed_row_is_skipped_not_fatal(
                 ] == ["good"]
         assert set(engine.indexed_versions(session)) == {"good"}
     engine.release()
+
+
+def test_a_worker_that_does_not_index_waits_only_for_changes_older_than_the_lag(
+    db: Database, tmp_path: Path
+) -> None:
+    """NDR_SEARCH_MAX_LAG_MS: in a worker without the feed lease, a search does not wait for a
+    change younger than the lag (under a stream of publishes it would wait on every indexer
+    commit), but once the change is older and still not indexed it waits as before; the
+    worker holding the lease always shows every committed change."""
+    indexer = TantivyEngine(tmp_path / "ix", max_lag=0.3)
+    indexer.attach(db.write, read_sessions=db.read)
+    reader = TantivyEngine(tmp_path / "ix", freshness_wait=2.0, max_lag=0.3)
+    reader.attach(db.write, read_sessions=db.read)
+    assert indexer.index_step() == 0  # takes the lease; the reader now never indexes
+    publish(db, [blank("young", title_en="tide tables")])
+    started = time.monotonic()
+    with db.read() as session:
+        assert reader.search(session, SearchQuery(q="tide")).total == 0
+    assert time.monotonic() - started < 1.0  # did not wait out freshness_wait
+    time.sleep(0.35)  # the change is now older than the lag, and nobody has indexed it
+    started = time.monotonic()
+    with db.read() as session:
+        assert reader.search(session, SearchQuery(q="tide")).total == 0
+    assert time.monotonic() - started >= 2.0  # it waited for the indexer, up to the limit
+    with db.read() as session:  # the lease holder applies what it lacks before it answers
+        assert indexer.search(session, SearchQuery(q="tide")).total == 1
+        assert reader.search(session, SearchQuery(q="tide")).total == 1
+    indexer.release()
