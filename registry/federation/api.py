@@ -30,8 +30,10 @@ def add_checkpoint() -> Response:
     state = registry_state()
     hub = federation(state).witness
     body = request.get_data(cache=False)
+    with state.db.read() as session:  # any network probe happens here, under no write lock
+        hint = hub.probe_body(session, body)
     with state.db.write() as session:
-        result = hub.add_checkpoint(session, body)
+        result = hub.add_checkpoint(session, body, hint)
     response = Response(result.body, status=result.status, content_type=result.content_type)
     response.headers["Cache-Control"] = "no-store"
     return response
