@@ -374,6 +374,7 @@ class Mirror:
                     dataset.current_version = dataset.released_version = number
                     dataset.state = dataset.released_state = State.WITHDRAWN.value
                     dataset.visibility = Visibility.GOVERNMENT.value
+                    dataset.title = dataset.slug[:500]  # the hub holds no metadata of it now
                     dataset.modified_at = now
                     latest.pop(dataset_id, None)
                     hidden.add(dataset_id)
@@ -455,7 +456,8 @@ def _restriction_row(origin: str, record: _Accepted, dataset: Dataset, now: date
     return {"dataset_id": dataset.id, "version": int(record.data["version"]),
             "change": RESTRICTED, "state": State.WITHDRAWN.value,
             "visibility": Visibility.GOVERNMENT.value, "slug": dataset.slug,
-            "metadata_json": "{}", "metadata_sha256": str(record.data["metadata_sha256"]),
+            # The member's commitment (salted) stays in the provenance row's entry.
+            "metadata_json": "{}", "metadata_sha256": hashlib.sha256(b"{}").hexdigest(),
             "leaf_index": None, "receipt": None,
             "note": f"the publisher restricted this dataset: federated from {origin}, leaf "
                     f"{record.index}",

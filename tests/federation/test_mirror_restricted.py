@@ -85,6 +85,11 @@ def test_public_then_government_only_is_withdrawn_from_the_hub(setup: Setup) -> 
             DatasetVersion.dataset_id == hub_id).order_by(DatasetVersion.version)).all()
         assert [v.change for v in versions] == ["federated.published", RESTRICTED]
         assert versions[1].metadata_json == "{}"
+    # The hub's own self-audit agrees with the restricted rows.
+    from registry.datasets.log_audit import catalogue_auditor
+
+    with setup.hub.state.db.read() as session:
+        assert catalogue_auditor(setup.hub.state.log)(session, "", 1000)[0] == []
     with setup.hub.state.db.write() as session:
         setup.hub.state.log.sign_checkpoint_if_grown(session)
     bundle = setup.hub.client.get(f"/api/v1/federation/datasets/{hub_id}/versions/1/proof")
