@@ -39,6 +39,28 @@ def add_checkpoint() -> Response:
     return response
 
 
+@federation_blueprint.post("/witness/key-rotation")
+def witness_key_rotation() -> Response:
+    """Body: an ``ndr.key-rotation/v1`` statement (text), signed by the member's current key:
+    where a member's submitter sends its rotations, next to ``add-checkpoint``. Idempotent."""
+    from registry.federation.trust import rotate_member_key, statement_origin
+
+    raw = request.get_data(cache=False)
+    if len(raw) > 64 * 1024:
+        raise bad_request("the statement is too large",
+                          errors=[FieldError("at most 64 KiB", "/statement")])
+    try:
+        statement = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise bad_request("the statement is not UTF-8",
+                          errors=[FieldError("must be UTF-8 text", "/statement")]) from None
+    state = registry_state()
+    with state.db.write() as session:
+        member = rotate_member_key(session, statement_origin(statement), statement)
+        data = member_json(member)
+    return json_response(data)
+
+
 @federation_blueprint.get("/witness/key")
 def witness_key() -> Response:
     return Response(federation(registry_state()).witness.signer.vkey + "\n",

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from anchoring.auditor.key_rotation import WELL_KNOWN as ROTATIONS_PATH
 from anchoring.checkpoint import CheckpointError, parse_checkpoint
 from anchoring.note import NoteError, split_note
 from anchoring.witness import AddCheckpoint, Verdict
@@ -93,10 +94,39 @@ def poll_member(read: Callable[[], AbstractContextManager[Session]],
         # A smaller checkpoint goes through the same decision: if the hub cosigned another
         # root at that size, it is a rollback kept as evidence; otherwise a stale cache.
         result = witness.submit(session, target.origin, request, hint)
+    if result.verdict == Verdict.FORBIDDEN and follow_rotations_of(write, target, timeout):
+        with write() as session:  # signed by a key the member rotated to: try again
+            result = witness.submit(session, target.origin, request, hint)
     if checkpoint.size < old and result.verdict != Verdict.FORK:
         raise FetchError(f"member serves size {checkpoint.size} below the cosigned {old} "
                          "(stale cache or rollback)")
     return f"{result.status} {result.verdict}"
+
+
+def follow_rotations_of(write: Callable[[], AbstractContextManager[Session]],
+                        target: PollTarget, timeout: float = 10.0) -> bool:
+    """Read the member's published rotation statements (``/log/key-rotations``) and follow
+    every one its current key signed; True if the member's key changed."""
+    from registry.federation.trust import rotate_member_key
+    from registry.problems import Problem
+
+    raw = fetch(f"{target.url.rstrip('/')}/log/{ROTATIONS_PATH}", timeout)
+    try:
+        statements = [str(r["statement"]) for r in json.loads(raw)["rotations"]]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise FetchError(f"malformed key rotations from {target.url}: {exc}") from None
+    changed = False
+    for statement in statements:
+        with write() as session:
+            member = session.get(FederationMember, target.origin)
+            before = member.verifier_key if member else None
+            try:
+                after = rotate_member_key(session, target.origin, statement).verifier_key
+            except Problem:
+                session.rollback()
+                continue  # signed by a key older than the one we follow: already past it
+            changed = changed or after != before
+    return changed
 
 
 class MemberPoller:
