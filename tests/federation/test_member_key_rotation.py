@@ -245,3 +245,31 @@ def test_a_failed_rotation_changes_nothing_and_an_interrupted_one_finishes(regis
     assert third.leaf_index is not None and third.old_key == new.verifier_key
     with registry.state.db.read() as session:
         assert len(registry.state.log.key_chain(session)) == 3
+
+
+def test_ndr_log_rotate_key(database_url: str, tmp_path: Path) -> None:
+    env = dict(os.environ, NDR_VAR_DIR=str(tmp_path / "var"), DATABASE_URL=database_url,
+               PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+
+    def ndr(*args: str, extra: dict[str, str] | None = None
+            ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-c", "from registry.cli import main; "
+                               "raise SystemExit(main())", *args], env={**env, **(extra or {})},
+                              capture_output=True, text=True, timeout=120)
+
+    assert ndr("init").returncode == 0
+    old = ndr("log", "key").stdout.strip()
+    rotated = ndr("log", "rotate-key")
+    assert rotated.returncode == 0, rotated.stderr
+    assert f"old key: {old}" in rotated.stdout and "rotation recorded as leaf 0" in rotated.stdout
+    new = ndr("log", "key").stdout.strip()
+    assert new != old and f"new key: {new}" in rotated.stdout
+    assert "ndr.key-rotation/v1" in rotated.stdout
+    checkpoint = ndr("log", "checkpoint").stdout.rstrip("\n") + "\n"
+    open_checkpoint(checkpoint, NoteVerifier.from_vkey(new))
+    audit = ndr("log", "audit")
+    assert audit.returncode == 0, audit.stdout + audit.stderr
+    # A key given in the environment is not this command's to rotate.
+    refused = ndr("log", "rotate-key", extra={
+        "NDR_LOG_PRIVATE_KEY": NoteSigner.generate("x.example/log").encode_private_key()})
+    assert refused.returncode != 0 and "NDR_LOG_PRIVATE_KEY" in refused.stderr
