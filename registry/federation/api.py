@@ -75,6 +75,10 @@ def member_json(member: FederationMember) -> dict[str, Any]:
             "last_seen_at": rfc3339(member.last_seen_at) if member.last_seen_at else None,
             "alarm": member.alarm, "last_error": member.last_error,
             "added_at": rfc3339(member.added_at),
+            # Every rotation the hub followed (statements signed by each old key), so an
+            # auditor holding an earlier key of the member can check older checkpoints.
+            "key_history": [item.get("statement") for item in
+                            json.loads(member.key_history or "[]")],
             "removed_at": rfc3339(member.removed_at) if member.removed_at else None}
 
 

@@ -213,7 +213,8 @@ class HubWitness:
             conflicting=member_signed_note(request.note, verifier),
             proof=[] if same_size else request.proof,
             conflicting_old_root=decision.implied_old_root,
-            detected_at=format_time(datetime.now(UTC)))
+            detected_at=format_time(datetime.now(UTC)),
+            rotations=[item["statement"] for item in json.loads(member.key_history or "[]")])
         session.add(WitnessEvidence(origin=member.origin, kind=evidence["kind"],
                                     evidence=json.dumps(evidence, indent=1)))
         member.alarm = (f"{evidence['kind']} detected {evidence['detected_at']}: "

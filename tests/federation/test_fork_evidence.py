@@ -186,3 +186,30 @@ def test_an_unreachable_member_cannot_hide_behind_its_tiles(registry, tiles) -> 
     assert _post(registry, 8, twin.proof(8), twin.note()).status_code == 422
     assert _post(registry, 8, twin.proof(8), twin.note()).status_code == 422
     _assert_no_evidence(registry)
+
+
+def test_a_fork_across_a_key_rotation_is_checkable_from_the_old_key(registry, tiles,  # type: ignore[no-untyped-def]
+                                                                    tmp_path) -> None:
+    from anchoring.auditor.key_rotation import sign_rotation
+
+    member = _start(registry, tiles, 5)
+    old = member.signer
+    new = NoteSigner.generate(MEMBER)
+    assert registry.client.post("/witness/key-rotation", data=sign_rotation(
+        old, new.verifier_key), content_type="text/plain").status_code == 200
+    twin = member.fork(3).extend(6, tag="twin")
+    twin.signer = new
+    assert _post(registry, 5, twin.proof(5), twin.note()).status_code == 422
+    (item,) = registry.client.get("/api/v1/federation/evidence").json["evidence"]
+    raw = registry.client.get(f"/api/v1/federation/evidence/{item['id']}").text
+    steps = verify_evidence(json.loads(raw), old.verifier, _witness_key(registry))
+    assert all(s.ok for s in steps) and "key rotations" in [s.name for s in steps], steps
+    # Trust only runs forward: from the new key alone, the old key's note proves nothing.
+    from_new = verify_evidence(json.loads(raw), new.verifier)
+    assert [s.name for s in from_new if not s.ok] == ["cosigned checkpoint signature"]
+    path = tmp_path / "evidence.json"
+    path.write_text(raw)
+    checked = subprocess.run([sys.executable, "-m", "anchoring.auditor", "verify-evidence",
+                              str(path), "--key", old.verifier_key],
+                             capture_output=True, text=True)
+    assert checked.returncode == 0 and "fork proven" in checked.stdout, checked.stdout

@@ -94,6 +94,7 @@ def test_member_rotates_and_the_hub_keeps_cosigning_and_mirroring(
     setup.witness()
     members = hub.client.get("/api/v1/federation/members").get_json()["members"]
     assert members[0]["verifier_key"] == outcome.new_key and members[0]["alarm"] is None
+    assert members[0]["key_history"] == [outcome.statement]
     report = Mirror(hub.state).run_member(MEMBER_ORIGIN)
     assert report.error is None and report.mirrored == 1, report
     assert setup.hub_search("census") == ["After rotation census"]
