@@ -52,7 +52,8 @@ def test_public_then_government_only_is_withdrawn_from_the_hub(setup: Setup) -> 
                                      query_string={"q": "tide"}).get_json()
     assert signed_in["items"] == []
     # Its API and pages: a notice in both languages, no metadata, for every version.
-    for path in (f"/api/v1/datasets/{hub_id}", f"/api/v1/datasets/{hub_id}/versions/1"):
+    for path in (f"/api/v1/datasets/{hub_id}", f"/api/v1/datasets/{hub_id}/versions/1",
+                 f"/api/v1/datasets/{hub_id}/versions", f"/api/v1/datasets/{hub_id}/dcat"):
         for headers in ({}, setup.hub.auth(hub_token)):
             gone = setup.hub.client.get(path, headers=headers)
             assert gone.status_code == 410, (path, gone.get_json())
