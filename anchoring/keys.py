@@ -30,6 +30,17 @@ def create_key_file(path: str | os.PathLike[str], name: str) -> NoteSigner:
     return signer
 
 
+def write_key_file(path: str | os.PathLike[str], signer: NoteSigner) -> None:
+    """Write an existing key to a new file, 0600 from the first byte, flushed to disk (a key
+    rotation keeps the old key this way and stages the new one before swapping it in)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(path, flags, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(signer.encode_private_key() + "\n")
+        out.flush()
+        os.fsync(out.fileno())
+
+
 def load_key_file(path: str | os.PathLike[str]) -> NoteSigner:
     mode = os.stat(path).st_mode
     if stat.S_IMODE(mode) & 0o077:

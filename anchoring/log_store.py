@@ -11,6 +11,9 @@ What is stored and why:
   SQLite the caller's transaction already holds the write lock from ``BEGIN IMMEDIATE``).
 * ``log_checkpoints`` - every checkpoint the log signed, so it can refuse to sign a later one
   that is not an extension of it.
+* ``log_key_rotations`` - every rotation of the signing key: the statement signed by the old
+  key naming the new one, and the leaf of this log that records it. Checkpoints, receipts and
+  the self-audit accept any key of that chain; only the newest one signs.
 * ``log_audit_progress`` / ``log_audit_alarms`` - where the background self-audit
   (``anchoring/self_audit.py``) resumes, and what it found. While an alarm is open (not
   acknowledged by an operator) the log appends nothing and signs nothing.
@@ -18,7 +21,7 @@ What is stored and why:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -38,9 +41,23 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from anchoring import tlog
-from anchoring.checkpoint import Checkpoint, Receipt, format_checkpoint, open_checkpoint
+from anchoring.auditor.key_rotation import (
+    RotationError,
+    rotation_entry,
+    sign_rotation,
+    verify_chain,
+)
+from anchoring.checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    Receipt,
+    format_checkpoint,
+    format_time,
+    open_checkpoint,
+    open_receipt,
+)
 from anchoring.checkpoint import sign_receipt as _sign_receipt
-from anchoring.note import NoteSigner
+from anchoring.note import NoteError, NoteSigner, NoteVerifier
 
 # Constraint names follow one convention across the catalogue, the log and the anchors, so
 # Alembic migrations can name (and drop) constraints the same way on SQLite and PostgreSQL.
@@ -95,6 +112,19 @@ class LogCheckpoint(LogBase):
     size: Mapped[int] = mapped_column(_Index, primary_key=True, autoincrement=False)
     root: Mapped[bytes] = mapped_column(LargeBinary(32), nullable=False)
     note: Mapped[str] = mapped_column(Text, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+class LogKeyRotation(LogBase):
+    """A rotation of the log's signing key (see anchoring/auditor/key_rotation.py)."""
+
+    __tablename__ = "log_key_rotations"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    old_key: Mapped[str] = mapped_column(Text, nullable=False)
+    new_key: Mapped[str] = mapped_column(Text, nullable=False)
+    statement: Mapped[str] = mapped_column(Text, nullable=False)
+    leaf_index: Mapped[int] = mapped_column(BigInteger, nullable=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
 
 
@@ -239,11 +269,81 @@ class TransparencyLog:
     Holds no per-request state, so one instance is shared by all threads of a process.
     """
 
-    def __init__(self, origin: str, signer: NoteSigner) -> None:
+    def __init__(self, origin: str, signer: NoteSigner,
+                 key_loader: Callable[[], NoteSigner] | None = None) -> None:
         if not origin or "\n" in origin:
             raise ValueError("origin must be a non-empty single line")
         self.origin = origin
         self.signer = signer
+        # Re-reads the key file: after `ndr log rotate-key` the checkpointer of a running
+        # process picks the new key up by itself (see `current_signer`).
+        self._key_loader = key_loader
+
+    # -- keys ------------------------------------------------------------------------------
+
+    def key_chain(self, session: Session) -> list[NoteVerifier]:
+        """Every key this log has signed with, oldest first, each rotation checked against
+        the key before it (LogError if the record is broken). Without rotations: our key."""
+        rows = session.scalars(select(LogKeyRotation).order_by(LogKeyRotation.seq)).all()
+        if not rows:
+            return [self.signer.verifier]
+        try:
+            chain = verify_chain(rows[0].old_key, [(r.statement, r.new_key) for r in rows])
+        except (RotationError, NoteError) as exc:
+            raise LogError(f"the record of key rotations does not verify: {exc}") from exc
+        for previous, row in zip(chain, rows, strict=False):
+            if previous.vkey != row.old_key:
+                raise LogError(f"rotation {row.seq} starts from another key than the one "
+                               "before it")
+        return chain
+
+    def current_signer(self, session: Session) -> NoteSigner:
+        """The signer of the newest key in the chain; re-reads the key file once if this
+        process still holds a retired key, and refuses (LogError) to sign with a retired key.
+        """
+        newest = self.key_chain(session)[-1]
+        if newest.vkey != self.signer.verifier_key and self._key_loader is not None:
+            try:
+                self.signer = self._key_loader()
+            except (OSError, ValueError) as exc:
+                raise LogError(f"the log key was rotated; cannot read the new key: {exc}"
+                               ) from exc
+        if newest.vkey != self.signer.verifier_key:
+            raise LogError(f"the log key was rotated to {newest.vkey}; this process holds "
+                           f"{self.signer.verifier_key}: give it the new key file (a "
+                           "retired key never signs again)")
+        return self.signer
+
+    def rotate_key(self, session: Session, new: NoteSigner) -> tuple[str, int]:
+        """Record a rotation to `new` in the caller's transaction: the statement signed by
+        the current key becomes a leaf of this log and a row of the chain. Returns (statement,
+        leaf index). The caller swaps the key file only after the transaction commits."""
+        current = self.current_signer(session)
+        try:
+            statement = sign_rotation(current, new.verifier_key)
+            entry = rotation_entry(statement, format_time(datetime.now(UTC)))
+        except RotationError as exc:
+            raise LogError(str(exc)) from exc
+        (leaf,) = self.append(session, [entry])
+        session.add(LogKeyRotation(old_key=current.verifier_key, new_key=new.verifier_key,
+                                   statement=statement, leaf_index=leaf.index,
+                                   created_at=datetime.now(UTC)))
+        session.flush()
+        return statement, leaf.index
+
+    def rotations(self, session: Session) -> list[LogKeyRotation]:
+        return list(session.scalars(select(LogKeyRotation).order_by(LogKeyRotation.seq)))
+
+    def open_receipt_any(self, note: str, verifiers: Sequence[NoteVerifier]) -> Receipt:
+        """A receipt signed by any key of the chain (one signed before a rotation stays
+        valid)."""
+        error: Exception = CheckpointError("no key")
+        for verifier in reversed(verifiers):
+            try:
+                return open_receipt(note, verifier)
+            except (CheckpointError, ValueError) as exc:
+                error = exc
+        raise error
 
     @property
     def verifier_key(self) -> str:
@@ -410,9 +510,11 @@ class TransparencyLog:
         """
         size, root = self._head(session, lock=True)
         require_not_halted(session)
+        chain = self.key_chain(session)
+        signer = self.current_signer(session)
         latest = self.latest_checkpoint(session)
         if latest is not None:
-            self.check_checkpoint_row(latest)
+            self.check_checkpoint_row(latest, chain)
             if size == latest.size:
                 if root != latest.root:
                     raise LogError(f"root at size {size} differs from the signed checkpoint")
@@ -421,7 +523,7 @@ class TransparencyLog:
         if tlog.tree_hash(size, reader) != root:
             raise LogError(f"stored hashes do not recompute the head root at size {size}")
         self.require_extends(session, size, root, reader, latest)
-        note = self.signer.sign(format_checkpoint(Checkpoint(self.origin, size, root)))
+        note = signer.sign(format_checkpoint(Checkpoint(self.origin, size, root)))
         session.execute(_insert_ignoring_conflicts(session, LogCheckpoint).values(
             size=size, root=root, note=note, created_at=datetime.now(UTC)))
         stored = self.checkpoint_at(session, size)
@@ -429,13 +531,21 @@ class TransparencyLog:
             raise LogError(f"another signer stored a different checkpoint at size {size}")
         return stored
 
-    def check_checkpoint_row(self, checkpoint: SignedCheckpoint) -> None:
-        """Raise LogError unless the stored row is what its signed note says."""
-        try:
-            signed = open_checkpoint(checkpoint.note, self.signer.verifier, self.origin)
-        except ValueError as exc:
-            raise LogError(f"checkpoint at size {checkpoint.size} does not verify: {exc}"
-                           ) from exc
+    def check_checkpoint_row(self, checkpoint: SignedCheckpoint,
+                             verifiers: Sequence[NoteVerifier] | None = None) -> None:
+        """Raise LogError unless the stored row is what its signed note says, signed by one
+        of `verifiers` (the key chain; default: this process's key)."""
+        signed = None
+        error: Exception | None = None
+        for verifier in reversed(verifiers or [self.signer.verifier]):
+            try:
+                signed = open_checkpoint(checkpoint.note, verifier, self.origin)
+                break
+            except ValueError as exc:
+                error = exc
+        if signed is None:
+            raise LogError(f"checkpoint at size {checkpoint.size} does not verify: {error}"
+                           ) from error
         if (signed.size, signed.root) != (checkpoint.size, checkpoint.root):
             raise LogError(f"stored checkpoint row at size {checkpoint.size} does not match "
                            "its signed note")

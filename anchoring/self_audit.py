@@ -217,6 +217,11 @@ def audit_head_and_checkpoints(session: Session, log: TransparencyLog, after_siz
     in one statement, so every checkpoint read is at or below the head read."""
     findings = []
     reader = hash_reader(session)
+    try:
+        chain = log.key_chain(session)  # checkpoints signed before a key rotation stay valid
+    except LogError as exc:
+        findings.append(Finding("key rotation mismatch", str(exc), None))
+        chain = [log.signer.verifier]
     latest = log.latest_checkpoint(session)
     rows = session.scalars(select(LogCheckpoint).where(LogCheckpoint.size > after_size)
                            .order_by(LogCheckpoint.size).limit(_CHECKPOINTS_PER_TICK)).all()
@@ -234,7 +239,7 @@ def audit_head_and_checkpoints(session: Session, log: TransparencyLog, after_siz
     for row in rows:
         checkpoint = log.signed_row(row, log.origin)
         try:
-            log.check_checkpoint_row(checkpoint)
+            log.check_checkpoint_row(checkpoint, chain)
             if checkpoint.size > size:
                 raise LogError(f"checkpoint at size {checkpoint.size} is beyond the log "
                                f"({size})")

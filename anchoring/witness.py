@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -159,6 +160,7 @@ class Decision:
     checkpoint: Checkpoint | None = None
     checkpoint_text: str = ""
     implied_old_root: bytes | None = None  # the member's own tree at the old size (fork)
+    earlier: WitnessedHead | None = None  # a rollback: what was cosigned at this smaller size
 
     @property
     def status(self) -> int:
@@ -167,14 +169,42 @@ class Decision:
         return STATUS[self.verdict]
 
 
-def decide(request: AddCheckpoint, member: NoteVerifier, head: WitnessedHead | None
-           ) -> Decision:
-    """Apply tlog-witness's checks in the spec's order. `head` is None if never cosigned."""
+def ties_old_root(proof: list[bytes], old: int, new: int, new_root: bytes,
+                  old_root: bytes) -> bool:
+    """Does the proof tie this size-`old` root to the signed size-`new` root?"""
+    try:
+        tlog.check_tree(proof, new, new_root, old, old_root)
+    except tlog.ProofError:
+        return False
+    return True
+
+
+def decide(request: AddCheckpoint, member: NoteVerifier, head: WitnessedHead | None, *,
+           old_root_hint: bytes | None = None,
+           cosigned_at: Callable[[int], WitnessedHead | None] | None = None) -> Decision:
+    """Apply tlog-witness's checks in the spec's order. `head` is None if never cosigned.
+
+    Two extra inputs turn a refusal into proven evidence where the proof alone cannot:
+
+    * `old_root_hint`: the member's own size-`head.size` root, read from its tiles by the
+      caller. When the old size is a power of two the consistency proof omits the old root
+      (RFC 9162 §2.1.4.2), so nothing in the request names the member's other tree; the hint
+      is believed only if the member's proof ties it to the member's signed new root.
+    * `cosigned_at(size)`: what the witness cosigned at a size below its head. A member that
+      signs a smaller checkpoint (a rollback) whose root differs from the one cosigned at that
+      size has signed two trees of one size.
+    """
     try:
         opened = open_note(request.note, [member])
         checkpoint = parse_checkpoint(opened.text)
     except (NoteError, CheckpointError) as exc:
         return Decision(Verdict.FORBIDDEN, f"checkpoint not signed by {member.name}: {exc}")
+    if head is not None and checkpoint.size < head.size and cosigned_at is not None:
+        earlier = cosigned_at(checkpoint.size)
+        if earlier is not None and earlier.root != checkpoint.root:
+            return Decision(Verdict.FORK, f"rollback: another root signed for size "
+                            f"{checkpoint.size}, below the cosigned size {head.size}",
+                            checkpoint, opened.text, earlier=earlier)
     if request.old_size > checkpoint.size:
         return Decision(Verdict.BAD_REQUEST,
                         f"old size {request.old_size} is above the checkpoint size "
@@ -203,6 +233,9 @@ def decide(request: AddCheckpoint, member: NoteVerifier, head: WitnessedHead | N
         tlog.check_tree(request.proof, checkpoint.size, checkpoint.root, head.size, head.root)
     except tlog.ProofError as exc:
         implied = implied_old_root(request.proof, head.size, checkpoint.size, checkpoint.root)
+        if implied is None and old_root_hint is not None and ties_old_root(
+                request.proof, head.size, checkpoint.size, checkpoint.root, old_root_hint):
+            implied = old_root_hint  # a power-of-two old size: the root read from its tiles
         if implied is not None and implied != head.root:
             return Decision(Verdict.FORK, f"the member's own proof shows another tree at size "
                             f"{head.size}", checkpoint, opened.text, implied_old_root=implied)

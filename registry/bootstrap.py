@@ -126,7 +126,7 @@ def build_state(settings: Settings, *, database: Database | None = None) -> Regi
     private_database_files(settings.database_url)
     db = database or Database(settings.database_url)
     signer = load_signer(settings)
-    log = TransparencyLog(settings.log_origin, signer)
+    log = TransparencyLog(settings.log_origin, signer, key_loader=lambda: load_signer(settings))
     search = make_backend(settings.search_backend, elasticsearch_url=settings.elasticsearch_url,
                           index_prefix=settings.search_index_prefix,
                           index_path=settings.search_index_dir,

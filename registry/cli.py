@@ -337,6 +337,34 @@ def log_checkpoint() -> None:
     click.echo(latest.note if latest else "no checkpoint yet (empty log)")
 
 
+@log_group.command("rotate-key", help="Rotate the log signing key: a statement signed by the "
+                                      "old key, logged as a leaf and sent to the witnesses; "
+                                      "the old key is kept (0600) for verification only.")
+def log_rotate_key() -> None:
+    from registry.federation.member import deliver_rotations
+    from registry.federation.runtime import federation
+    from registry.log_rotation import RotationRefused, rotate_log_key
+
+    settings = _settings()
+    state = _state()
+    try:
+        outcome = rotate_log_key(state, Path(settings.log_key_file or ""))
+    except RotationRefused as exc:
+        raise click.ClickException(str(exc)) from None
+    if outcome.leaf_index is None:
+        click.echo("completed an interrupted rotation")
+    else:
+        click.echo(f"rotation recorded as leaf {outcome.leaf_index}; old key kept in "
+                   f"{outcome.retired_file}")
+    click.echo(f"old key: {outcome.old_key}\nnew key: {outcome.new_key}")
+    if outcome.checkpoint_size is not None:
+        click.echo(f"checkpoint at size {outcome.checkpoint_size} signed with the new key")
+    for name, result in deliver_rotations(federation(state).witnesses,
+                                          [outcome.statement]).items():
+        click.echo(f"witness {name}: {result}")
+    click.echo(outcome.statement, nl=False)
+
+
 @log_group.command("audit", help="Re-derive the whole log and catalogue from the entries now "
                                  "and list any mismatch; --acknowledge closes open alarms.")
 @click.option("--acknowledge", is_flag=True,

@@ -8,12 +8,13 @@ cacheable forever by any CDN in front of the registry.
 from __future__ import annotations
 
 import base64
+import json
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from anchoring import tlog
-from anchoring.log_store import LogRangeError
+from anchoring.log_store import LogError, LogRangeError
 from registry.federation.member import cosigned_note
 
 log_blueprint = Blueprint("transparency_log", __name__)
@@ -74,7 +75,31 @@ def checkpoint() -> Response:
 
 @log_blueprint.get("/log/key")
 def verifier_key() -> Response:
-    return _text(_state().log.verifier_key + "\n", "public, max-age=3600")
+    """The key that signs now (the newest of the chain, even in a process that has not
+    re-read its key file since a rotation)."""
+    state = _state()
+    with state.db.read() as session:
+        try:
+            newest = state.log.key_chain(session)[-1].vkey
+        except LogError:  # a broken rotation record: the self-audit raises the alarm
+            newest = state.log.verifier_key
+    return _text(newest + "\n", "public, max-age=300")
+
+
+@log_blueprint.get("/log/key-rotations")
+def key_rotations() -> Response:
+    """Every rotation of the log's key, oldest first: the statements signed by each old key
+    and the leaves that record them (see anchoring/auditor/key_rotation.py)."""
+    state = _state()
+    with state.db.read() as session:
+        rows = state.log.rotations(session)
+        body = {"origin": state.log.origin,
+                "rotations": [{"statement": r.statement, "old_key": r.old_key,
+                               "new_key": r.new_key, "leaf_index": r.leaf_index}
+                              for r in rows]}
+    response = Response(json.dumps(body, ensure_ascii=False), content_type="application/json")
+    response.headers["Cache-Control"] = "public, max-age=60"
+    return response
 
 
 @log_blueprint.get("/log/tile/<path:path>")

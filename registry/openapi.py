@@ -206,8 +206,9 @@ def openapi_document() -> dict[str, Any]:
                         **_problems(400, 401)}}},
         "/api/v1/datasets/{ref}": {
             "parameters": [REF],
-            "get": {"summary": "The current version", "operationId": "getDataset",
-                    "responses": {"200": version_response, **_problems(401, 404)}},
+            "get": {"summary": "The current version (410: a mirrored dataset its publisher "
+                               "restricted)", "operationId": "getDataset",
+                    "responses": {"200": version_response, **_problems(401, 404, 410)}},
             "patch": {"summary": "Record a new version (RFC 7396 merge patch)",
                       "operationId": "patchDataset", "security": BEARER,
                       "parameters": [_param("If-Match", "header", {"type": "string"})],
@@ -234,11 +235,11 @@ def openapi_document() -> dict[str, Any]:
                                                   "maximum": 2**63 - 1})],
                     "responses": {"200": _json({"type": "object", "properties": {
                         "items": {"type": "array"}, "next": {"type": ["string", "null"]}}}),
-                        **_problems(400, 401, 404)}}},
+                        **_problems(400, 401, 404, 410)}}},
         "/api/v1/datasets/{ref}/versions/{number}": {
             "parameters": [REF, NUMBER],
             "get": {"summary": "One version", "operationId": "getVersion",
-                    "responses": {"200": version_response, **_problems(401, 404)}}},
+                    "responses": {"200": version_response, **_problems(401, 404, 410)}}},
         "/api/v1/datasets/{ref}/versions/{number}/proof": {
             "parameters": [REF, NUMBER],
             "get": {"summary": "Proof bundle (or C2SP tlog-proof text)",
@@ -248,7 +249,7 @@ def openapi_document() -> dict[str, Any]:
                         "application/json": {"schema": {
                             "$ref": "#/components/schemas/ProofBundle"}},
                         "text/plain": {"schema": {"type": "string"}}}},
-                        **_problems(400, 401, 404, 503)}}},
+                        **_problems(400, 401, 404, 410, 503)}}},
         "/api/v1/datasets/{ref}/dcat": {
             "parameters": [REF],
             "get": {"summary": "DCAT-AP 3 RDF of the current version", "operationId":

@@ -83,6 +83,11 @@ def not_found(detail: str) -> Problem:
     return Problem(404, "Not found", detail, "not-found")
 
 
+def gone(detail: str, detail_zh: str) -> Problem:
+    """410: the thing was here and is no longer served (said in both languages)."""
+    return Problem(410, "Gone", detail, "gone", extra={"detail_zh": detail_zh})
+
+
 def conflict(detail: str, *, errors: list[FieldError] | None = None) -> Problem:
     return Problem(409, "Conflict", detail, "conflict", errors or [])
 

@@ -138,6 +138,12 @@ ENTRY_TYPES["member.checkpoint"] = EntryType("member.checkpoint", {1: EntryVersi
     "checkpoint": _string(MAX_ENTRY_SIZE), "time": _rfc3339})})
 
 
+# A log's rotation of its own signing key (anchoring/auditor/key_rotation.py): the statement,
+# signed by the old key, naming the new one; in the log so the rotation is in its history.
+ENTRY_TYPES["log.key-rotation"] = EntryType("log.key-rotation", {1: EntryVersion(required={
+    "statement": _string(MAX_ENTRY_SIZE), "time": _rfc3339})})
+
+
 def register_type(entry_type: EntryType) -> None:
     """Add an entry type (e.g. federation's ``member.checkpoint``); names are never reused."""
     if entry_type.name in ENTRY_TYPES:

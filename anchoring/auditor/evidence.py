@@ -26,6 +26,7 @@ from typing import Any
 from anchoring import tlog
 from anchoring.auditor.cosignature import CosignatureError, CosignatureVerifier
 from anchoring.auditor.cosignature import verify_cosignatures as _verify_cosignatures
+from anchoring.auditor.key_rotation import RotationError, follow_rotations
 from anchoring.checkpoint import Checkpoint, open_checkpoint
 from anchoring.note import NoteVerifier
 
@@ -72,8 +73,13 @@ def implied_old_root(proof: Sequence[bytes], old: int, new: int, new_root: bytes
 
 def build_evidence(*, origin: str, member_key: str, witness_key: str, kind: str,
                    cosigned: str, conflicting: str, proof: Sequence[bytes] = (),
-                   conflicting_old_root: bytes | None = None, detected_at: str) -> dict[str, Any]:
+                   conflicting_old_root: bytes | None = None, detected_at: str,
+                   rotations: Sequence[str] = ()) -> dict[str, Any]:
+    """`rotations`: the member's key-rotation statements the witness followed, oldest first,
+    so a fork spanning a rotation (one note by the old key, one by the new) is checkable
+    from the older key."""
     return {"format": FORMAT, "origin": origin, "member_key": member_key,
+            "rotations": list(rotations),
             "witness_key": witness_key, "kind": kind, "cosigned": cosigned,
             "conflicting": conflicting,
             "consistency_proof": [base64.b64encode(h).decode() for h in proof],
@@ -131,14 +137,29 @@ def verify_evidence(data: dict[str, Any], member: NoteVerifier,
         return ok
 
     origin = data["origin"]
+    keys = [member]
+    rotations = data.get("rotations") or []
+    if rotations:
+        try:
+            keys = follow_rotations(member, [str(r) for r in rotations])
+            step("key rotations", True, f"{len(keys) - 1} rotation(s) followed from the "
+                 "given key")
+        except RotationError as exc:
+            step("key rotations", False, str(exc))
     notes: dict[str, Checkpoint] = {}
     for label in ("cosigned", "conflicting"):
-        try:
-            notes[label] = open_checkpoint(data[label], member, origin)
-            step(f"{label} checkpoint signature", True,
-                 f"signed by {member.name}, size {notes[label].size}")
-        except ValueError as exc:
-            step(f"{label} checkpoint signature", False, str(exc))
+        error = ""
+        for key in reversed(keys):
+            try:
+                notes[label] = open_checkpoint(data[label], key, origin)
+                step(f"{label} checkpoint signature", True,
+                     f"signed by {key.name} ({key.vkey.rsplit('+', 2)[1]}), size "
+                     f"{notes[label].size}")
+                break
+            except ValueError as exc:
+                error = str(exc)
+        else:
+            step(f"{label} checkpoint signature", False, error)
     if witness is not None:
         try:
             _verify_cosignatures(data["cosigned"], [witness])

@@ -22,6 +22,8 @@ from pathlib import Path
 
 from anchoring import tlog
 from anchoring.auditor import entry as entry_format
+from anchoring.auditor.key_rotation import WELL_KNOWN as ROTATIONS_PATH
+from anchoring.auditor.key_rotation import RotationError, follow_rotations
 from anchoring.checkpoint import Checkpoint, open_checkpoint
 from anchoring.note import NoteVerifier
 
@@ -173,6 +175,30 @@ def _first_invalid_entry(entries: list[bytes], first_index: int, skip: int) -> s
     return None
 
 
+def _open_following_rotations(client: TileClient, note: str, trusted: NoteVerifier,
+                              origin: str) -> Checkpoint:
+    """Open the checkpoint with the trusted key, or with a key the log rotated to from it:
+    the chain of statements served at ``key-rotations``, each signed by the key before it."""
+    try:
+        return open_checkpoint(note, trusted, origin)
+    except ValueError as first:
+        try:
+            raw = json.loads(client.get(ROTATIONS_PATH))
+            statements = [str(r["statement"]) for r in raw["rotations"]]
+        except (FetchError, ValueError, KeyError, TypeError):
+            raise first from None
+        try:
+            chain = follow_rotations(trusted, statements)
+        except RotationError as exc:
+            raise MonitorAlarm(f"the log's key rotations do not verify: {exc}") from None
+        for key in reversed(chain[1:]):
+            try:
+                return open_checkpoint(note, key, origin)
+            except ValueError:
+                continue
+        raise first from None
+
+
 def run_monitor(url: str, verifier: NoteVerifier, state_path: Path | None = None, *,
                 origin: str | None = None, workers: int = 4, check_entries: bool = True
                 ) -> MonitorResult:
@@ -183,7 +209,7 @@ def run_monitor(url: str, verifier: NoteVerifier, state_path: Path | None = None
     origin = origin or verifier.name
     client = TileClient(url)
     note = client.get("checkpoint").decode("utf-8")
-    checkpoint: Checkpoint = open_checkpoint(note, verifier, origin)
+    checkpoint: Checkpoint = _open_following_rotations(client, note, verifier, origin)
     state = load_state(state_path, origin) if state_path else MonitorState(origin=origin)
 
     if checkpoint.size < state.size:

@@ -38,7 +38,13 @@ from registry.datasets.models import (
     State,
     Visibility,
 )
-from registry.datasets.policy import DISCARDED, can_see_version, shown_version_number
+from registry.datasets.policy import (
+    DISCARDED,
+    RESTRICTED_NOTE,
+    can_see_version,
+    is_restricted,
+    shown_version_number,
+)
 from registry.datasets.search_documents import pre_analysed, search_document
 from registry.datasets.validation import require_valid_metadata, require_valid_request
 from registry.organizations.models import Organization, Role
@@ -47,6 +53,7 @@ from registry.problems import (
     Problem,
     bad_request,
     conflict,
+    gone,
     not_found,
     precondition_failed,
     validation_failed,
@@ -145,6 +152,8 @@ def dataset_show(session: Session, principal: Principal | None,
     dataset = find_dataset(session, ref)
     number = shown_version_number(principal, dataset) if dataset else None
     version = get_version(session, dataset, number) if dataset and number else None
+    if dataset is not None and version is not None and is_restricted(dataset, version):
+        raise gone(RESTRICTED_NOTE["en"], RESTRICTED_NOTE["zh"])  # a notice, no metadata
     if dataset is None or version is None or not can_see_version(principal, dataset, version):
         raise not_found(f"no dataset {ref!r}")
     return dataset, version

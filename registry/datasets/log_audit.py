@@ -18,14 +18,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from anchoring.auditor import entry as entry_format
-from anchoring.checkpoint import CheckpointError, open_receipt
-from anchoring.log_store import TransparencyLog
+from anchoring.checkpoint import CheckpointError
+from anchoring.log_store import LogError, TransparencyLog
+from anchoring.note import NoteVerifier
 from anchoring.self_audit import CatalogueAuditor, Finding
 from registry.datasets.models import Change, Dataset, DatasetVersion
 
@@ -45,8 +47,8 @@ def _after(key: str) -> Any:
                     DatasetVersion.version > int(number)))
 
 
-def check_version(log: TransparencyLog, dataset: Dataset, version: DatasetVersion
-                  ) -> list[Finding]:
+def check_version(log: TransparencyLog, dataset: Dataset, version: DatasetVersion,
+                  verifiers: Sequence[NoteVerifier] | None = None) -> list[Finding]:
     findings: list[Finding] = []
     index = version.leaf_index
     where = f"dataset {dataset.id} version {version.version}"
@@ -83,7 +85,8 @@ def check_version(log: TransparencyLog, dataset: Dataset, version: DatasetVersio
         found("catalogue mismatch", f"metadata commitment: {exc}")
     if version.receipt:
         try:
-            receipt = open_receipt(version.receipt, log.signer.verifier)
+            receipt = log.open_receipt_any(version.receipt,
+                                           verifiers or [log.signer.verifier])
             if receipt.index != index or receipt.leaf_hash != entry.leaf_hash \
                     or receipt.origin != log.origin:
                 raise CheckpointError("it promises another index, leaf or log")
@@ -147,8 +150,13 @@ def catalogue_auditor(log: TransparencyLog) -> CatalogueAuditor:
             .where(_after(after)).order_by(DatasetVersion.dataset_id, DatasetVersion.version)
             .limit(limit).execution_options(populate_existing=True)).all()
         findings: list[Finding] = []
+        try:
+            verifiers = log.key_chain(session)  # receipts signed before a key rotation
+        except LogError as exc:
+            findings.append(Finding("key rotation mismatch", str(exc), None))
+            verifiers = [log.signer.verifier]
         for dataset, version in rows:
-            findings += check_version(log, dataset, version)
+            findings += check_version(log, dataset, version, verifiers)
             findings += check_dataset_row(dataset, version)
         findings += check_version_pointers(session, {d.id for d, _ in rows})
         next_key = _key(rows[-1][1]) if len(rows) == limit else ""

@@ -20,6 +20,12 @@ The rules:
   (never in the exports, which carry released entries only).
 * The operator sees every draft when it asks for one, but lists like any government user:
   `search.Viewer` has no "every organisation" form (a search-side change would add one).
+* A **mirrored** dataset (a hub's copy of a member's public entry, versions `federated.*`)
+  whose publisher later made it government-only (or hid it in a salted entry) is
+  **restricted**: the hub records the member's restricting leaf as a `federated.restricted`
+  version and nobody on the hub sees any version of it any more, nor lists it. The hub never
+  held the restricted metadata and must not keep showing the old public one as if it were
+  still public; its provenance (the member's leaves and proofs) stays.
 """
 
 from __future__ import annotations
@@ -33,6 +39,10 @@ from registry.organizations.models import Role
 from search import Viewer
 
 DISCARDED = "dataset.discarded"  # the change of a never-published draft that was withdrawn
+FEDERATED = "federated."  # prefix of the changes of mirrored versions (a hub's copies)
+RESTRICTED = "federated.restricted"  # a mirrored dataset its publisher made non-public
+RESTRICTED_NOTE = {"en": "The publisher restricted this dataset: it is no longer public.",
+                   "zh": "发布方已限制此数据集，它已不再公开。"}
 
 
 def is_member(principal: Principal | None, organization_id: str) -> bool:
@@ -48,9 +58,20 @@ def is_government_reader(principal: Principal | None) -> bool:
 # ---------------------------------------------------------------- one dataset
 
 
+def is_restricted(dataset: Dataset, version: DatasetVersion) -> bool:
+    """A mirrored version of a dataset its publisher restricted (see the module's rules).
+
+    A hub mirrors only public entries, so a mirrored dataset becomes government-only on the
+    hub only through the member's restricting leaf."""
+    return version.change == RESTRICTED or (
+        version.change.startswith(FEDERATED) and dataset.visibility == Visibility.GOVERNMENT)
+
+
 def can_see_version(principal: Principal | None, dataset: Dataset,
                     version: DatasetVersion) -> bool:
     """May this reader see this version of this dataset?"""
+    if is_restricted(dataset, version):
+        return False
     if version.state == State.DRAFT or version.change == DISCARDED:
         return is_member(principal, dataset.organization_id)
     if version.visibility == Visibility.GOVERNMENT:
@@ -89,7 +110,8 @@ def listed_condition(viewer: Viewer, *, include_withdrawn: bool = False,
     (`listed_versions` builds that join). It reads the same `Viewer` the search engines get,
     so a count or an export can never disagree with search."""
     states = [State.PUBLISHED.value] + ([State.WITHDRAWN.value] if include_withdrawn else [])
-    released = and_(DatasetVersion.state.in_(states), DatasetVersion.change != DISCARDED)
+    released = and_(DatasetVersion.state.in_(states),
+                    DatasetVersion.change.not_in([DISCARDED, RESTRICTED]))
     if not viewer.government:
         released = and_(released, DatasetVersion.visibility == Visibility.PUBLIC.value)
     if not drafts or not viewer.organization_ids:

@@ -30,11 +30,35 @@ def add_checkpoint() -> Response:
     state = registry_state()
     hub = federation(state).witness
     body = request.get_data(cache=False)
+    with state.db.read() as session:  # any network probe happens here, under no write lock
+        hint = hub.probe_body(session, body)
     with state.db.write() as session:
-        result = hub.add_checkpoint(session, body)
+        result = hub.add_checkpoint(session, body, hint)
     response = Response(result.body, status=result.status, content_type=result.content_type)
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+@federation_blueprint.post("/witness/key-rotation")
+def witness_key_rotation() -> Response:
+    """Body: an ``ndr.key-rotation/v1`` statement (text), signed by the member's current key:
+    where a member's submitter sends its rotations, next to ``add-checkpoint``. Idempotent."""
+    from registry.federation.trust import rotate_member_key, statement_origin
+
+    raw = request.get_data(cache=False)
+    if len(raw) > 64 * 1024:
+        raise bad_request("the statement is too large",
+                          errors=[FieldError("at most 64 KiB", "/statement")])
+    try:
+        statement = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise bad_request("the statement is not UTF-8",
+                          errors=[FieldError("must be UTF-8 text", "/statement")]) from None
+    state = registry_state()
+    with state.db.write() as session:
+        member = rotate_member_key(session, statement_origin(statement), statement)
+        data = member_json(member)
+    return json_response(data)
 
 
 @federation_blueprint.get("/witness/key")
@@ -51,6 +75,10 @@ def member_json(member: FederationMember) -> dict[str, Any]:
             "last_seen_at": rfc3339(member.last_seen_at) if member.last_seen_at else None,
             "alarm": member.alarm, "last_error": member.last_error,
             "added_at": rfc3339(member.added_at),
+            # Every rotation the hub followed (statements signed by each old key), so an
+            # auditor holding an earlier key of the member can check older checkpoints.
+            "key_history": [item.get("statement") for item in
+                            json.loads(member.key_history or "[]")],
             "removed_at": rfc3339(member.removed_at) if member.removed_at else None}
 
 

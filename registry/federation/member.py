@@ -105,6 +105,39 @@ def post_add_checkpoint(url: str, body: bytes, timeout: float = _TIMEOUT
         raise SubmitError(f"{url}: {exc}") from exc
 
 
+def post_rotation(url: str, statement: str, timeout: float = _TIMEOUT) -> tuple[int, str]:
+    """POST a key-rotation statement to <witness url>/key-rotation; (status, body text)."""
+    if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+        raise SubmitError(f"refusing a non-http witness URL {url!r}")
+    request = urllib.request.Request(url + "/key-rotation", data=statement.encode(),  # noqa: S310
+                                     method="POST",
+                                     headers={"Content-Type": "text/plain; charset=utf-8"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            return response.status, response.read(_MAX_RESPONSE).decode("utf-8", "replace")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read(_MAX_RESPONSE).decode("utf-8", "replace")
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise SubmitError(f"{url}: {exc}") from exc
+
+
+def deliver_rotations(witnesses: list[WitnessEndpoint], statements: list[str]
+                      ) -> dict[str, str]:
+    """Send every rotation statement, oldest first, to each witness; a witness that already
+    follows a statement takes it again without harm. Returns each witness's outcome."""
+    outcomes = {}
+    for witness in witnesses:
+        try:
+            for statement in statements:
+                status, body = post_rotation(witness.url, statement)
+                if status != 200:
+                    raise SubmitError(f"answered {status}: {body.strip()[:200]}")
+            outcomes[witness.verifier.name] = f"follows {len(statements)} rotation(s)"
+        except SubmitError as exc:
+            outcomes[witness.verifier.name] = f"error: {exc}"
+    return outcomes
+
+
 class CheckpointSubmitter:
     """Background loop: get the latest checkpoint cosigned by every configured witness."""
 
@@ -150,7 +183,8 @@ class CheckpointSubmitter:
         name = witness.verifier.name
         if self._known.get(name) == latest.size and self._already_cosigned(name, latest.size):
             return "up to date"
-        for _ in range(2):  # a 409 tells us the witness's size: retry once from there
+        rotated = False
+        for _ in range(3):  # a 409 tells us the witness's size, a 403 to send our rotations
             old = self._known.get(name, 0)
             if old > latest.size:
                 raise SubmitError(f"witness {name} cosigned size {old}, above our size "
@@ -166,10 +200,25 @@ class CheckpointSubmitter:
                 except ValueError:
                     raise SubmitError(f"witness {name} sent a malformed size") from None
                 continue
+            if status == 403 and not rotated and self._deliver_rotations(witness):
+                rotated = True  # the witness knew an older key of ours: it follows now
+                continue
             if status != 200:
                 raise SubmitError(f"witness {name} answered {status}: {body.strip()[:200]}")
             return self._store(witness, latest, body)
         raise SubmitError(f"witness {name} keeps answering 409")
+
+    def _deliver_rotations(self, witness: WitnessEndpoint) -> bool:
+        """After our key rotated, a witness refuses (403) the new key's checkpoints until it
+        has the statements signed by the old key: send them, no operator needed."""
+        with self._read() as session:
+            statements = [r.statement for r in self._log.rotations(session)]
+        if not statements:
+            return False
+        outcome = deliver_rotations([witness], statements)[witness.verifier.name]
+        if outcome.startswith("error"):
+            raise SubmitError(f"witness {witness.verifier.name}: key rotation {outcome}")
+        return True
 
     def _store(self, witness: WitnessEndpoint, latest: SignedCheckpoint, body: str) -> str:
         name = witness.verifier.name

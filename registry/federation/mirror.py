@@ -9,8 +9,11 @@ Trust nothing the member serves that its signed, cosigned root does not vouch fo
    from the member's API, must hash (RFC 8785, SHA-256) to the entry's ``metadata_sha256``
    and pass the dataset schema. A record that fails is refused alone, with the reason.
 3. Only public entries are mirrored; government-only entries are never fetched, let alone
-   stored (drafts are never in a log). Other entry types (``member.checkpoint`` of a member
-   that is itself a hub) are skipped.
+   stored (drafts are never in a log). A government-only (or salted) leaf for a dataset the
+   hub mirrored is the member taking it back: the hub records that leaf as a
+   ``federated.restricted`` version (no metadata) and takes the dataset out of search;
+   `registry.datasets.policy` then hides every version of it, provenance kept. Other entry
+   types (``member.checkpoint`` of a member that is itself a hub) are skipped.
 
 Records are applied one tile (at most 256 records) per transaction, together with the new
 mirrored size and compact range, so a batch is applied whole or not at all. Each mirrored
@@ -30,6 +33,7 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select
@@ -39,7 +43,8 @@ from anchoring import tlog
 from anchoring.auditor.monitor import FetchError, TileClient
 from anchoring.jcs import CanonicalizationError, canonicalize
 from registry.datasets.actions import dataset_row, slug_base, unique_slugs
-from registry.datasets.models import Change, Dataset, DatasetVersion, State
+from registry.datasets.models import Change, Dataset, DatasetVersion, State, Visibility
+from registry.datasets.policy import RESTRICTED
 from registry.datasets.search_documents import search_document
 from registry.datasets.validation import metadata_errors
 from registry.federation.models import (
@@ -67,13 +72,14 @@ class MirrorReport:
     mirrored: int = 0
     skipped: int = 0
     refused: list[tuple[int | None, str]] = field(default_factory=list)
+    restricted: int = 0
     error: str | None = None
 
     def summary(self) -> str:
         if self.error:
             return f"error: {self.error}"
         return (f"[{self.start}, {self.end}): mirrored {self.mirrored}, skipped {self.skipped}, "
-                f"refused {len(self.refused)}")
+                f"refused {len(self.refused)}, restricted {self.restricted}")
 
 
 @dataclass(frozen=True)
@@ -83,6 +89,7 @@ class _Accepted:
     data: dict[str, Any]
     metadata: dict[str, Any]
     path: list[bytes]
+    restricted: bool = False  # a later non-public version: the hub stops showing the dataset
 
 
 def hub_dataset_id(origin: str, member_dataset: str) -> str:
@@ -157,12 +164,15 @@ class Mirror:
                 return report
             new_size = first + tile.width
             new_edge = tlog.extend_right_edge(size, edge, leaves[size - start:new_size - start])
-            if not self._apply(origin, accepted, refused, size, new_size, new_edge, end):
+            applied = self._apply(origin, accepted, refused, size, new_size, new_edge, end)
+            if applied is None:
                 report.error = "another process is mirroring this member; stopped"
                 return report
             size, edge = new_size, new_edge
-            report.mirrored += len(accepted)
-            report.skipped += skipped
+            restrictions = sum(1 for a in accepted if a.restricted)
+            report.mirrored += len(accepted) - restrictions
+            report.restricted += applied
+            report.skipped += skipped + restrictions - applied  # never public here
             report.refused += refused
         return report
 
@@ -213,14 +223,31 @@ class Mirror:
             if not isinstance(data, dict) or data.get("type") not in DATASET_TYPES:
                 skipped += 1
                 continue
-            if data.get("visibility", "public") != "public" or data.get("v") != 1:
-                skipped += 1  # government-only (or salted v2): never fetched, never mirrored
-                continue
             problem = _entry_problem(data)
+            if data.get("visibility", "public") != "public" or data.get("v") != 1:
+                # Government-only (or salted v2): its metadata is never fetched nor mirrored,
+                # but the entry itself says the dataset is no longer public: a restriction.
+                if problem is None:
+                    accepted.append(_Accepted(index, entry, data, {},
+                                              tlog.prove_record(end, index, read),
+                                              restricted=True))
+                else:
+                    skipped += 1
+                continue
             if problem:
                 refused.append((index, problem))
                 continue
             candidates.append((index, entry, data))
+        # A version its publisher restricted later in this same tile is not fetched: the member
+        # no longer serves it, and the hub would hide it at once anyway.
+        taken_back = {}
+        for item in accepted:
+            taken_back[item.data["dataset"]] = max(taken_back.get(item.data["dataset"], 0),
+                                                   int(item.data["version"]))
+        kept = [c for c in candidates if int(c[2]["version"]) > taken_back.get(
+            c[2]["dataset"], 0)]
+        skipped += len(candidates) - len(kept)
+        candidates = kept
         # Metadata documents are fetched in parallel (keep-alive connection per thread); a
         # network failure on any of them aborts the tile before anything is written.
         fetched = list(self._pool.map(lambda c: self._metadata(api, c[2]), candidates))
@@ -264,23 +291,27 @@ class Mirror:
 
     def _apply(self, origin: str, accepted: list[_Accepted],
                refused: list[tuple[int | None, str]], old_size: int, new_size: int,
-               new_edge: list[bytes], checkpoint_size: int) -> bool:
-        """One transaction: the tile's records, its refusals and the advanced mirror state;
-        False (nothing written) if another process advanced the mirror meanwhile."""
+               new_edge: list[bytes], checkpoint_size: int) -> int | None:
+        """One transaction: the tile's records, its refusals and the advanced mirror state.
+        Returns how many restrictions it recorded; None (nothing written) if another process
+        advanced the mirror meanwhile."""
         with self.state.db.write() as session:
             member = session.scalar(select(FederationMember).where(
                 FederationMember.origin == origin).with_for_update())
             if member is None or int(member.mirrored_size) != old_size:
-                return False
+                return None
             organization = self._organization(session, member)
-            docs = self._store_batch(session, origin, organization, accepted, checkpoint_size)
+            docs, hidden, restrictions = self._store_batch(session, origin, organization,
+                                                           accepted, checkpoint_size)
             for index, reason in refused:
                 session.add(MirrorRefusal(origin=origin, leaf_index=index, reason=reason))
             member.mirrored_size = new_size
             member.mirrored_edge = _b64list(new_edge)
             if docs:
                 self.state.search.index(session, docs)
-        return True
+            if hidden:
+                self.state.search.remove(session, hidden)
+        return restrictions
 
     def _organization(self, session: Session, member: FederationMember) -> Organization:
         org_id = member.organization_id or member_organization_id(member.origin)
@@ -295,10 +326,15 @@ class Mirror:
         return organization
 
     def _store_batch(self, session: Session, origin: str, organization: Organization,
-                     records: list[_Accepted], checkpoint_size: int) -> list[dict[str, Any]]:
-        """Insert a tile's versions with a few statements (not one ORM flush per record)."""
+                     records: list[_Accepted], checkpoint_size: int
+                     ) -> tuple[list[dict[str, Any]], list[str], int]:
+        """Insert a tile's versions with a few statements (not one ORM flush per record).
+
+        Returns the search documents to index, the ids of datasets to take out of search
+        (restricted by their publisher, see `registry.datasets.policy`) and how many
+        restricting leaves were recorded."""
         if not records:
-            return []
+            return [], [], 0
         ids = {hub_dataset_id(origin, str(r.data["dataset"])) for r in records}
         datasets = {d.id: d for d in session.scalars(select(Dataset).where(Dataset.id.in_(ids)))}
         existing = {(row[0], row[1]) for row in session.execute(
@@ -307,6 +343,8 @@ class Mirror:
         bases: dict[str, str] = {}  # new hub dataset id -> slug base
         for record in records:
             dataset_id = hub_dataset_id(origin, str(record.data["dataset"]))
+            if record.restricted:
+                continue  # never creates a hub dataset
             if dataset_id not in datasets and dataset_id not in bases:
                 bases[dataset_id] = slug_base(record.metadata, "dataset")
         wanted = [(base, dataset_id) for dataset_id, base in bases.items()]
@@ -314,15 +352,34 @@ class Mirror:
         now = utc_now()
         new_datasets: dict[str, Dataset] = {}
         versions, provenance, latest = [], [], {}
+        hidden: set[str] = set()
+        restrictions = 0
         for record in records:
             data, metadata = record.data, record.metadata
             dataset_id = hub_dataset_id(origin, str(data["dataset"]))
             number = int(data["version"])
             if (dataset_id, number) in existing:
                 continue  # already mirrored (a re-run after a crash between tiles)
-            existing.add((dataset_id, number))
             state = State.WITHDRAWN if data["type"] == Change.WITHDRAWN else State.PUBLISHED
             dataset = datasets.get(dataset_id) or new_datasets.get(dataset_id)
+            if record.restricted:
+                if dataset is None:
+                    continue  # never public here: nothing to take back
+                existing.add((dataset_id, number))
+                restrictions += 1
+                versions.append(_restriction_row(origin, record, dataset, now))
+                provenance.append(_provenance_row(origin, record, dataset_id, checkpoint_size,
+                                                  now))
+                if number >= dataset.current_version:
+                    dataset.current_version = dataset.released_version = number
+                    dataset.state = dataset.released_state = State.WITHDRAWN.value
+                    dataset.visibility = Visibility.GOVERNMENT.value
+                    dataset.title = dataset.slug[:500]  # the hub holds no metadata of it now
+                    dataset.modified_at = now
+                    latest.pop(dataset_id, None)
+                    hidden.add(dataset_id)
+                continue
+            existing.add((dataset_id, number))
             if dataset is None:
                 slug = slugs[dataset_id]
                 dataset = Dataset(id=dataset_id, slug=slug, organization_id=organization.id,
@@ -335,6 +392,8 @@ class Mirror:
                 title = metadata.get("title", {})
                 dataset.current_version = dataset.released_version = number
                 dataset.state = dataset.released_state = state.value
+                dataset.visibility = Visibility.PUBLIC.value  # public again, if restricted
+                hidden.discard(dataset_id)
                 dataset.title = (title.get("zh") or title.get("en") or dataset.slug)[:500]
                 dataset.modified_at = now
                 latest[dataset_id] = (dataset, number, state, metadata)
@@ -349,13 +408,7 @@ class Mirror:
                 "receipt": None,
                 "note": f"federated from {origin}, leaf {record.index}",
                 "created_by": f"federation:{origin}"[:80], "created_at": now})
-            provenance.append({
-                "dataset_id": dataset_id, "version": number, "origin": origin,
-                "member_dataset_id": str(data["dataset"])[:64],
-                "member_organization": str(data.get("organization", ""))[:64] or None,
-                "leaf_index": record.index, "entry": record.entry.decode("utf-8"),
-                "checkpoint_size": checkpoint_size, "inclusion_path": _b64list(record.path),
-                "mirrored_at": now})
+            provenance.append(_provenance_row(origin, record, dataset_id, checkpoint_size, now))
         if new_datasets:
             session.execute(insert(Dataset), [dataset_row(d) for d in new_datasets.values()])
         session.flush()  # updates of datasets already on the hub
@@ -365,7 +418,8 @@ class Mirror:
         return [search_document(dataset, version=number, state=state.value,
                                 visibility="public", metadata=metadata,
                                 organization=organization, modified=now)
-                for dataset, number, state, metadata in latest.values()]
+                for dataset, number, state, metadata in latest.values()], sorted(hidden), \
+            restrictions
 
     # -- all members --------------------------------------------------------------------------
 
@@ -382,6 +436,32 @@ class Mirror:
                 log.exception("mirroring %s failed", origin)
                 outcomes[origin] = f"error: {exc}"
         return outcomes
+
+
+def _provenance_row(origin: str, record: _Accepted, dataset_id: str, checkpoint_size: int,
+                    now: datetime) -> dict[str, Any]:
+    data = record.data
+    return {"dataset_id": dataset_id, "version": int(data["version"]), "origin": origin,
+            "member_dataset_id": str(data["dataset"])[:64],
+            "member_organization": str(data.get("organization", ""))[:64] or None,
+            "leaf_index": record.index, "entry": record.entry.decode("utf-8"),
+            "checkpoint_size": checkpoint_size, "inclusion_path": _b64list(record.path),
+            "mirrored_at": now}
+
+
+def _restriction_row(origin: str, record: _Accepted, dataset: Dataset, now: datetime
+                     ) -> dict[str, Any]:
+    """The hub's record of the member's restricting leaf: no metadata (the hub never had
+    it), withdrawn, government-only, so `policy` hides every version of the dataset."""
+    return {"dataset_id": dataset.id, "version": int(record.data["version"]),
+            "change": RESTRICTED, "state": State.WITHDRAWN.value,
+            "visibility": Visibility.GOVERNMENT.value, "slug": dataset.slug,
+            # The member's commitment (salted) stays in the provenance row's entry.
+            "metadata_json": "{}", "metadata_sha256": hashlib.sha256(b"{}").hexdigest(),
+            "leaf_index": None, "receipt": None,
+            "note": f"the publisher restricted this dataset: federated from {origin}, leaf "
+                    f"{record.index}",
+            "created_by": f"federation:{origin}"[:80], "created_at": now}
 
 
 def _entry_problem(data: dict[str, Any]) -> str | None:

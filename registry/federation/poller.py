@@ -23,9 +23,10 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from anchoring.auditor.key_rotation import WELL_KNOWN as ROTATIONS_PATH
 from anchoring.checkpoint import CheckpointError, parse_checkpoint
 from anchoring.note import NoteError, split_note
-from anchoring.witness import AddCheckpoint
+from anchoring.witness import AddCheckpoint, Verdict
 from registry.federation.models import FederationMember, MemberMode, MemberStatus
 from registry.federation.witnessing import HubWitness
 from registry.timefmt import utc_now
@@ -70,7 +71,8 @@ def consistency_proof(base: str, old: int, new: int, timeout: float = 10.0) -> l
         raise FetchError(f"malformed consistency proof from {base}: {exc}") from None
 
 
-def poll_member(write: Callable[[], AbstractContextManager[Session]], witness: HubWitness,
+def poll_member(read: Callable[[], AbstractContextManager[Session]],
+                write: Callable[[], AbstractContextManager[Session]], witness: HubWitness,
                 target: PollTarget, timeout: float = 10.0) -> str:
     """One poll of one member; returns what happened (raises FetchError on network trouble)."""
     base = target.url.rstrip("/")
@@ -83,14 +85,48 @@ def poll_member(write: Callable[[], AbstractContextManager[Session]], witness: H
     if checkpoint.origin != target.origin:
         raise FetchError(f"{base} serves origin {checkpoint.origin!r}, not {target.origin!r}")
     old = target.witnessed_size
-    if checkpoint.size < old:
-        raise FetchError(f"member serves size {checkpoint.size} below the cosigned {old} "
-                         "(stale cache or rollback)")
     proof = consistency_proof(base, old, checkpoint.size, timeout) \
         if 0 < old < checkpoint.size else []
+    request = AddCheckpoint(old, proof, note)
+    with read() as session:
+        hint = witness.probe(session, target.origin, request)
     with write() as session:
-        result = witness.submit(session, target.origin, AddCheckpoint(old, proof, note))
+        # A smaller checkpoint goes through the same decision: if the hub cosigned another
+        # root at that size, it is a rollback kept as evidence; otherwise a stale cache.
+        result = witness.submit(session, target.origin, request, hint)
+    if result.verdict == Verdict.FORBIDDEN and follow_rotations_of(write, target, timeout):
+        with write() as session:  # signed by a key the member rotated to: try again
+            result = witness.submit(session, target.origin, request, hint)
+    if checkpoint.size < old and result.verdict != Verdict.FORK:
+        raise FetchError(f"member serves size {checkpoint.size} below the cosigned {old} "
+                         "(stale cache or rollback)")
     return f"{result.status} {result.verdict}"
+
+
+def follow_rotations_of(write: Callable[[], AbstractContextManager[Session]],
+                        target: PollTarget, timeout: float = 10.0) -> bool:
+    """Read the member's published rotation statements (``/log/key-rotations``) and follow
+    every one its current key signed; True if the member's key changed."""
+    from registry.federation.trust import rotate_member_key
+    from registry.problems import Problem
+
+    raw = fetch(f"{target.url.rstrip('/')}/log/{ROTATIONS_PATH}", timeout)
+    try:
+        statements = [str(r["statement"]) for r in json.loads(raw)["rotations"]]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise FetchError(f"malformed key rotations from {target.url}: {exc}") from None
+    changed = False
+    for statement in statements:
+        with write() as session:
+            member = session.get(FederationMember, target.origin)
+            before = member.verifier_key if member else None
+            try:
+                after = rotate_member_key(session, target.origin, statement).verifier_key
+            except Problem:
+                session.rollback()
+                continue  # signed by a key older than the one we follow: already past it
+            changed = changed or after != before
+    return changed
 
 
 class MemberPoller:
@@ -123,7 +159,8 @@ class MemberPoller:
                 continue
             self._due[target.origin] = now + target.interval
             try:
-                outcomes[target.origin] = poll_member(self._write, self._witness, target,
+                outcomes[target.origin] = poll_member(self._read, self._write, self._witness,
+                                                      target,
                                                       self._timeout)
             except FetchError as exc:
                 outcomes[target.origin] = f"error: {exc}"

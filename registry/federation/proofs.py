@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from anchoring.auditor.federated import FORMAT
 from registry.datasets.actions import find_dataset, version_metadata
 from registry.datasets.models import DatasetVersion
+from registry.datasets.policy import RESTRICTED_NOTE, is_restricted
 from registry.datasets.proofs import anchors_for
 from registry.federation.models import FederatedEntry, FederationMember, WitnessedCheckpoint
 from registry.federation.runtime import federation
@@ -27,6 +28,9 @@ def federated_bundle(state: RegistryState, session: Session, ref: str, number: i
     version = session.get(DatasetVersion, (dataset.id, number)) if dataset else None
     if dataset is None or provenance is None or version is None:
         raise not_found(f"no federated version {number} of {ref!r}")
+    # A dataset its publisher restricted keeps its provenance (the member's leaf, every proof)
+    # but no longer shows its metadata, as `policy` says.
+    restricted = is_restricted(dataset, version)
     witnessed = session.get(WitnessedCheckpoint, (provenance.origin,
                                                   provenance.checkpoint_size))
     member = session.get(FederationMember, provenance.origin)
@@ -43,11 +47,12 @@ def federated_bundle(state: RegistryState, session: Session, ref: str, number: i
         "format": FORMAT, "dataset": dataset.id, "version": number,
         "member": {"origin": provenance.origin, "verifier_key": member.verifier_key,
                    "dataset": provenance.member_dataset_id, "entry": provenance.entry,
-                   "metadata": version_metadata(version),
+                   "metadata": None if restricted else version_metadata(version),
                    "metadata_sha256": version.metadata_sha256, "index": provenance.leaf_index,
                    "tree_size": provenance.checkpoint_size,
                    "inclusion_path": json.loads(provenance.inclusion_path),
                    "checkpoint": witnessed.note},
+        "restricted": RESTRICTED_NOTE if restricted else None,
         "witness_key": federation(state).witness.signer.vkey,
         "hub": {"origin": state.log.origin, "entry": state.log.entry(session, index).decode(),
                 "index": index, "tree_size": checkpoint.size, "inclusion_path": b64,

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from anchoring.auditor.key_rotation import RotationError, open_rotation
-from anchoring.note import NoteError, NoteVerifier
+from anchoring.note import NoteError, NoteVerifier, split_note
 from registry.federation.models import FederationMember, MemberMode, MemberStatus
 from registry.problems import FieldError, conflict, not_found, validation_failed
 from registry.timefmt import utc_now
@@ -84,13 +84,28 @@ def rotate_member_key(session: Session, origin: str, statement: str) -> Federati
         FederationMember.origin == origin).with_for_update())
     if member is None:
         raise not_found(f"no member {origin!r}")
+    history = json.loads(member.key_history or "[]")
+    if any(item.get("statement") == statement for item in history):
+        return member  # already followed (a member re-sends its rotations after a 403)
     try:
         rotation = open_rotation(statement, NoteVerifier.from_vkey(member.verifier_key))
     except RotationError as exc:
         raise validation_failed([FieldError(str(exc), "/statement")]) from None
-    history = json.loads(member.key_history or "[]")
     history.append({"old_key": member.verifier_key, "new_key": rotation.new_key.vkey,
                     "statement": statement, "at": utc_now().isoformat() + "Z"})
     member.key_history = json.dumps(history)
     member.verifier_key = rotation.new_key.vkey
     return member
+
+
+def statement_origin(statement: str) -> str:
+    """The origin a rotation statement names (checked against the member's key after)."""
+    try:
+        text, _ = split_note(statement)
+    except NoteError as exc:
+        raise validation_failed([FieldError(f"not a signed note: {exc}", "/statement")]
+                                ) from None
+    lines = text.split("\n")
+    if len(lines) < 2 or not lines[1]:
+        raise validation_failed([FieldError("names no origin", "/statement")])
+    return lines[1]
