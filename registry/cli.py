@@ -546,8 +546,10 @@ def search_check(repair: bool) -> None:
             if repair and not report.clean:
                 search_sync.repair(session, state.search, report)
         if repair and not report.clean and state.search.name == "tantivy":
-            with state.db.read() as session:
-                state.search.count(session)  # apply the repair from the feed now
+            # apply the repair from the feed now (None: a running indexer holds the lease
+            # and applies it within its next step)
+            while state.search.index_step():
+                pass
     click.echo(json.dumps({"missing": len(report.missing), "stale": len(report.stale),
                            "extra": len(report.extra), "repaired": repair and not report.clean,
                            **extra}, ensure_ascii=False))

@@ -150,6 +150,7 @@ class TantivyEngine:
         self._source: DocumentSource | None = None
         self._lease_renewed = -1.0e9  # time.monotonic() of our last successful lease write
         self._standby_until = -1.0e9  # see stand_by
+        self._lease_seen_taken = -1.0e9  # see _may_index_inline
         self._position_recorded = (-1, -1.0e9)  # (position, monotonic time) last published
         self.consumer, self._index = self._open()
         self._loaded_signature = self._commit_signature()
@@ -369,7 +370,7 @@ class TantivyEngine:
         saw at least ``max_lag`` seconds ago. A search in another worker then never waits on
         the indexer for changes younger than the lag (issue 11 asks for "searchable within
         1 s"), yet does wait, as before, when the index falls further behind."""
-        if self.max_lag <= 0 or self._holds_lease_now():
+        if self.max_lag <= 0 or self._may_index_inline():
             return head
         now = time.monotonic()
         with self._read_lock:
@@ -389,6 +390,27 @@ class TantivyEngine:
 
     def _holds_lease_now(self) -> bool:
         return time.monotonic() - self._lease_renewed < self.lease_ttl * 2 / 3
+
+    def _may_index_inline(self) -> bool:
+        """Whether a search here may catch the index up itself: this process holds the feed
+        lease, or nobody else does and it is not standing by. Then the search waits for the
+        head read now, so a one-process set-up (tests, `ndr` commands, a single worker) reads
+        its own writes at once. Seeing another holder is remembered for a third of the lease's
+        term: workers beside a dedicated indexer then read the lease table seldom."""
+        if self._holds_lease_now():
+            return True
+        if self._write_sessions is None or time.monotonic() < self._standby_until:
+            return False
+        now = time.monotonic()
+        if now - self._lease_seen_taken < self.lease_ttl / 3:
+            return False
+        assert self._read_sessions is not None
+        with self._read_sessions() as session:
+            taken = feed.lease_taken_by_other(session, self.consumer, self.holder,
+                                              int(time.time() * 1000))
+        if taken:
+            self._lease_seen_taken = now
+        return not taken
 
     # ---------------------------------------------------------------- the indexer
 
