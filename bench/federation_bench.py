@@ -20,6 +20,14 @@ of the hub process, side by side with the bare transport (the same GETs, nothing
 stored) in the same run:
 
     .venv/bin/python bench/federation_bench.py mirror --entries 100000
+
+``lag`` - from a member's publish (its 201) to searchable on the hub: a hub and a member, each
+under gunicorn exactly as in tests/federation/test_e2e_processes.py, the member pushing its
+checkpoints to the hub's witness endpoint. Publishes arrive at a steady pace while a watcher
+polls the hub's search every 20 ms; prints p50/p99/max, with the test's short intervals and
+with the shipped defaults (checkpoint 1 s, witness 1 s, mirror 5 s), in one run:
+
+    .venv/bin/python bench/federation_bench.py lag --publishes 120
 """
 
 from __future__ import annotations
@@ -263,6 +271,82 @@ def mirror_main(args: argparse.Namespace) -> None:
     print(f"(peak RSS before mirroring: {rss_before / 1024:.0f} MiB)")
 
 
+def _lag_run(tmp: Path, publishes: int, gap: float, defaults: bool) -> list[float]:
+    """One hub and one member; returns publish → searchable-on-hub seconds per entry."""
+    import threading
+    import urllib.parse
+
+    from tests.federation.test_e2e_processes import Node, http, wait_for
+
+    slow = {"NDR_CHECKPOINT_INTERVAL": "1", "NDR_MIRROR_INTERVAL": "5",
+            "NDR_WITNESS_INTERVAL": "1"} if defaults else {}
+    hub = Node("hub", "hub.example.gov.cn/log", tmp / "hub", f"sqlite:///{tmp / 'hub.db'}",
+               extra_env=dict(slow))
+    member = Node("a", "province-a.example.gov.cn/log", tmp / "a", f"sqlite:///{tmp / 'a.db'}",
+                  extra_env=dict(slow))
+    nodes = [hub, member]
+    acknowledged: dict[str, float] = {}
+    seen: dict[str, float] = {}
+    done = threading.Event()
+
+    def watch() -> None:
+        query = hub.url + "/api/v1/datasets?" + urllib.parse.urlencode(
+            {"q": "Lagbench", "sort": "-modified", "limit": 100})
+        while not done.is_set():
+            status, body = http("GET", query)
+            now = time.monotonic()
+            if status == 200:
+                for item in body["items"]:
+                    seen.setdefault(item["title"]["en"], now)
+            done.wait(0.02)
+
+    try:
+        for node in nodes:
+            node.var.mkdir()
+            node.ndr("init")
+        witness_key = hub.ndr("federation", "status").split("witness key: ")[1].split()[0]
+        hub.ndr("federation", "add", member.origin, member.ndr("log", "key").strip(),
+                "--url", member.url)
+        member.extra_env["NDR_WITNESSES"] = f"{hub.url}/witness {witness_key}"
+        member.ndr("org", "create", "dept", "--name-en", "bench department")
+        token = member.ndr("token", "create", "--org", "dept").strip()
+        for node in nodes:
+            node.start()
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        for i in range(publishes):
+            title = f"Lagbench dataset {i}"
+            started = time.monotonic()
+            status, _ = http("POST", member.url + "/api/v1/datasets", {"metadata": {
+                "title": {"zh": f"延迟测试 {i}", "en": title},
+                "description": {"zh": "延迟测试。", "en": "Lag bench."},
+                "keywords": ["bench"], "themes": ["TRAN"], "issued": "2024-01-15",
+                "update_cycle": "monthly"}}, token)
+            if status != 201:
+                raise SystemExit(f"publish {i} on the member answered {status}")
+            acknowledged[title] = time.monotonic()
+            time.sleep(max(0.0, gap - (time.monotonic() - started)))  # the publishing pace
+        wait_for(lambda: all(t in seen for t in acknowledged), "every entry on the hub", 120)
+        done.set()
+        watcher.join(5)
+    finally:
+        done.set()
+        for node in nodes:
+            node.stop()
+    return [seen[t] - acknowledged[t] for t in acknowledged]
+
+
+def lag_main(args: argparse.Namespace) -> None:
+    print(f"{'intervals':<56} {'n':>4} {'p50 s':>7} {'p99 s':>7} {'max s':>7}")
+    for defaults in (False, True):
+        with tempfile.TemporaryDirectory() as tmp_name:
+            lags = _lag_run(Path(tmp_name), args.publishes, args.gap, defaults)
+        label = ("shipped defaults (checkpoint 1, witness 1, mirror 5 s)" if defaults
+                 else "test intervals (checkpoint 0.2, witness/mirror 0.3 s)")
+        print(f"{label:<56} {len(lags):>4} {statistics.median(lags):>7.2f} "
+              f"{percentile(lags, 0.99):>7.2f} {max(lags):>7.2f}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -275,6 +359,10 @@ def main() -> None:
     mirror = sub.add_parser("mirror")
     mirror.add_argument("--entries", type=int, default=10_000)
     mirror.set_defaults(run=mirror_main)
+    lag = sub.add_parser("lag")
+    lag.add_argument("--publishes", type=int, default=120)
+    lag.add_argument("--gap", type=float, default=0.25, help="seconds between publishes")
+    lag.set_defaults(run=lag_main)
     args = parser.parse_args()
     args.run(args)
 
