@@ -12,7 +12,7 @@ PORT   ?= 8000
 PUBLIC_URL ?= http://$(if $(filter 0.0.0.0 ::,$(HOST)),127.0.0.1,$(HOST)):$(PORT)
 
 .PHONY: install run test test-slow lint bench node-deps browser postgres translations clean \
-        java opensearch-launcher opensearch
+        java opensearch-launcher opensearch nginx
 
 install: $(STAMP) node-deps
 
@@ -55,6 +55,13 @@ postgres:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql) \
 	  >/dev/null; }
 
+# nginx for tests/security/test_nginx.py: the shipped site (deploy/nginx-ndr.conf) in front of
+# gunicorn, for HSTS, limit_req and log redaction; the tests start and stop it themselves.
+nginx:
+	@command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || { \
+	  echo "installing Debian's nginx for the reverse-proxy tests"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx) >/dev/null; }
+
 # The search cluster for the tests and for trying the scale-out set-up by hand: OpenSearch 2.19
 # nodes in one JVM on 127.0.0.1, started from Maven Central jars (search/engine/). `java` makes
 # sure Debian's JDK and Maven are there; the launcher is built once (first run downloads into
@@ -83,11 +90,11 @@ run: install
 	@echo "Demo department e-mail addresses and passwords: $${NDR_VAR_DIR:-var}/demo-credentials.txt"
 	$(BIN)/gunicorn --config deploy/gunicorn.conf.py --bind $(HOST):$(PORT) "app:create_app()"
 
-test: install browser postgres opensearch-launcher
+test: install browser postgres nginx opensearch-launcher
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q -m "not slow"
 
-test-slow: install browser postgres opensearch-launcher
+test-slow: install browser postgres nginx opensearch-launcher
 	$(BIN)/pytest -q -m slow
 
 lint: install
