@@ -115,3 +115,25 @@ def test_a_restricted_entry_has_no_public_proof_page(setup: Setup) -> None:  # n
     kept = setup.hub.client.get(f"/api/v1/federation/datasets/{hub_id}/versions/1/proof")
     assert kept.status_code == 200
     assert kept.get_json()["member"]["metadata"] is None and kept.get_json()["restricted"]
+
+
+def test_after_a_member_key_rotation_each_bundle_names_the_key_that_signed_it(
+        setup: Setup) -> None:  # noqa: F811
+    from registry.log_rotation import rotate_log_key
+
+    _, before = _mirrored(setup)
+    old_key = setup.member.state.log.verifier_key
+    outcome = rotate_log_key(setup.member.state, Path(setup.member.state.settings.log_key_file))
+    after_id = setup.publish("After rotation census")
+    setup.witness()  # the submitter delivers the rotation after the hub's 403
+    assert Mirror(setup.hub.state).run_member(MEMBER_ORIGIN).mirrored == 1
+    with setup.hub.state.db.write() as session:
+        setup.hub.state.log.sign_checkpoint_if_grown(session)
+    hub_key = NoteVerifier.from_vkey(setup.hub.state.log.verifier_key)
+    for dataset, signer in ((before, old_key),
+                            (hub_dataset_id(MEMBER_ORIGIN, after_id), outcome.new_key)):
+        bundle = setup.hub.client.get(f"/api/v1/datasets/{dataset}/versions/1/proof").get_json()
+        assert bundle["member"]["verifier_key"] == signer
+        assert bundle["member"]["current_key"] == outcome.new_key
+        steps = verify_federated(bundle, hub_key)
+        assert [s.name for s in steps if not s.ok] == [], steps
