@@ -356,7 +356,12 @@
   }
 
   async function run(button, panel) {
+    const federated = button.dataset.federated === "1";
     const t = messages();
+    if (federated) {  // the same two steps, worded for a hub's copy of a member's entry
+      t.fetch = t.fetch_federated || t.fetch;
+      t.metadata = t.metadata_federated || t.metadata;
+    }
     const list = document.getElementById("verify-steps");
     const summary = document.getElementById("verify-summary");
     document.getElementById("verify-version").textContent = "v" + button.dataset.version;
@@ -366,7 +371,6 @@
     panel.hidden = false;
     // On a phone the panel sits below every version's card: bring it to the reader.
     if (panel.scrollIntoView) panel.scrollIntoView({ block: "start" });
-    const federated = button.dataset.federated === "1";
     const order = ["fetch", ...(federated ? FEDERATED_STEPS : ["metadata", "leaf", "signature", "inclusion"])];
     const items = {};
     for (const id of order) {
