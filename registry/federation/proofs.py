@@ -102,14 +102,19 @@ def federated_versions(session: Session, dataset_id: str) -> dict[int, dict[str,
     "Verify in your browser" button, so a reader can compare it with the member's own)."""
     rows = session.scalars(select(FederatedEntry).where(FederatedEntry.dataset_id == dataset_id))
     members: dict[str, FederationMember | None] = {}
+    keys: dict[tuple[str, int], str | None] = {}
     out: dict[int, dict[str, Any]] = {}
     for row in rows:
         if row.origin not in members:
             members[row.origin] = session.get(FederationMember, row.origin)
         member = members[row.origin]
+        at = (row.origin, row.checkpoint_size)
+        if at not in keys:  # the key the version's bundle names (see federated_bundle)
+            witnessed = session.get(WitnessedCheckpoint, at)
+            keys[at] = None if member is None else signing_key(
+                member, witnessed.note) if witnessed else member.verifier_key
         out[row.version] = {
             "origin": row.origin, "leaf_index": row.leaf_index,
-            "checkpoint_size": row.checkpoint_size,
-            "verifier_key": member.verifier_key if member else None,
+            "checkpoint_size": row.checkpoint_size, "verifier_key": keys[at],
             "key_url": f"{member.url.rstrip('/')}/log/key" if member and member.url else None}
     return out

@@ -182,17 +182,24 @@
 
   // ---------------------------------------------------------------- the steps
 
-  async function verifyBundle(bundle, keyText, report) {
-    let ok = true;
-    async function step(id, fn) {
+  // Runs one check, reports pass (with its detail) or fail (with the reason); `failed` stays
+  // true once any check failed. Every check runs, so each link gets its own verdict.
+  function checker(report) {
+    const state = { failed: false };
+    state.step = async (id, fn) => {
       try {
         const detail = await fn();
         report(id, true, detail || "");
       } catch (err) {
-        ok = false;
+        state.failed = true;
         report(id, false, err && err.message ? err.message : String(err));
       }
-    }
+    };
+    return state;
+  }
+
+  async function verifyBundle(bundle, keyText, report) {
+    const checks = checker(report), step = checks.step;
     const entryBytes = enc.encode(bundle.entry);
     let entry = null;
     try { entry = JSON.parse(bundle.entry); } catch (err) { entry = null; }
@@ -235,7 +242,7 @@
       if (!equal(root, body.root)) throw new Error("the path leads to a different root than the signed one");
       return (messages().tree_size || "tree size") + " " + body.size;
     });
-    return ok;
+    return !checks.failed;
   }
 
   // A federated entry (ndr-federated-proof/v1, served by a hub for a member's entry): every
@@ -247,16 +254,7 @@
                            "hub_entry", "hub_signature", "hub_inclusion", "anchors"];
 
   async function verifyFederated(bundle, hubKeyText, report) {
-    let ok = true;
-    async function step(id, fn) {
-      try {
-        const detail = await fn();
-        report(id, true, detail || "");
-      } catch (err) {
-        ok = false;
-        report(id, false, err && err.message ? err.message : String(err));
-      }
-    }
+    const checks = checker(report), step = checks.step;
     const member = bundle.member || {}, hub = bundle.hub || {};
     const entryBytes = enc.encode(String(member.entry || ""));
     let entry = null;
@@ -332,7 +330,7 @@
       }
       return describeAnchors(anchors);
     });
-    return ok;
+    return !checks.failed;
   }
 
   function describeAnchors(anchors) {
