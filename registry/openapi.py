@@ -242,12 +242,15 @@ def openapi_document() -> dict[str, Any]:
                     "responses": {"200": version_response, **_problems(401, 404, 410)}}},
         "/api/v1/datasets/{ref}/versions/{number}/proof": {
             "parameters": [REF, NUMBER],
-            "get": {"summary": "Proof bundle (or C2SP tlog-proof text)",
+            "get": {"summary": "Proof bundle (or C2SP tlog-proof text); on a hub, a federated "
+                               "version's is its ndr-federated-proof/v1 chain (JSON only)",
                     "operationId": "getProof",
                     "parameters": [_param("format", "query", {"enum": ["json", "tlog-proof"]})],
                     "responses": {"200": {"description": "The proof", "content": {
-                        "application/json": {"schema": {
-                            "$ref": "#/components/schemas/ProofBundle"}},
+                        "application/json": {"schema": {"anyOf": [
+                            {"$ref": "#/components/schemas/ProofBundle"},
+                            {"type": "object", "required": ["format", "member", "hub"],
+                             "properties": {"format": {"const": "ndr-federated-proof/v1"}}}]}},
                         "text/plain": {"schema": {"type": "string"}}}},
                         **_problems(400, 401, 404, 410, 503)}}},
         "/api/v1/datasets/{ref}/dcat": {

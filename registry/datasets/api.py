@@ -156,6 +156,18 @@ def version_proof(ref: str, number: int) -> Response:
                           errors=[FieldError("must be json or tlog-proof", name="format")])
     state = registry_state()
     with state.db.read() as session:
+        dataset, version = actions.dataset_version(session, principal, ref, number)
+        if version.change.startswith(policy.FEDERATED):
+            # A hub's copy of a member's entry: its proof is the federated chain (member
+            # leaf -> member checkpoint -> cosignature -> hub leaf -> hub checkpoint).
+            if fmt == "tlog-proof":
+                raise bad_request("a federated version has no tlog-proof of this log; ask "
+                                  "for format=json (ndr-federated-proof/v1)", errors=[
+                                      FieldError("must be json for a federated version",
+                                                 name="format")])
+            from registry.federation.proofs import federated_bundle
+
+            return json_response(federated_bundle(state, session, dataset.id, number))
         bundle = version_proof_bundle(state, session, principal, ref, number)
     if fmt == "tlog-proof":
         return Response(encode_tlog_proof(bundle.to_tlog_proof()), mimetype="text/plain")

@@ -21,8 +21,9 @@ from werkzeug.exceptions import NotFound
 from registry.datasets.actions import dataset_show, dataset_version, dataset_versions
 from registry.datasets.listing import FILTER_ARGS, hydrate, query_from_args, run_search
 from registry.datasets.models import DatasetVersion
-from registry.datasets.policy import organization_counts, viewer_for
+from registry.datasets.policy import FEDERATED, organization_counts, viewer_for
 from registry.demo import FILES_DIR
+from registry.federation.proofs import federated_versions
 from registry.http import current_principal, http_exception_as_problem, registry_state
 from registry.organizations.actions import organization_list, organization_show
 from registry.organizations.models import Organization
@@ -163,6 +164,8 @@ def render_dataset(ref: str, number: int | None) -> str:
                                                                 number)[1]
         _, versions = dataset_versions(session, principal, ref)
         history = [(v, provenance_of(session, state, v.leaf_index)) for v in reversed(versions)]
+        federated = federated_versions(session, dataset.id) if any(
+            v.change.startswith(FEDERATED) for v in versions) else {}
         organization = organization_show(session, dataset.organization_id)
         ancestry = organization.ancestry()
     metadata = json.loads(version.metadata_json)
@@ -176,6 +179,7 @@ def render_dataset(ref: str, number: int | None) -> str:
         "dataset.html", dataset=dataset, version=version, latest=latest, metadata=metadata,
         history=history, organization=organization, ancestry=ancestry, json_url=json_url,
         structured=structured, extra_fields=_extra_fields(metadata), language=language,
+        federated=federated,
         logged_versions=[v.version for v, p in history if p is not None])
 
 

@@ -56,6 +56,10 @@ CHANGES = {
     "dataset.published": _l("published"), "dataset.updated": _l("updated"),
     "dataset.withdrawn": _l("withdrawn"), "dataset.drafted": _l("draft saved"),
     "dataset.discarded": _l("draft discarded"),
+    # A hub's copies of a member registry's versions (see registry/federation/mirror.py).
+    "federated.published": _l("published by a member registry"),
+    "federated.updated": _l("updated by a member registry"),
+    "federated.withdrawn": _l("withdrawn by a member registry"),
 }
 FACETS = {
     "theme": _l("Theme"), "publisher": _l("Department"), "format": _l("Format"),

@@ -1,6 +1,10 @@
-"""End to end with three real registry processes under gunicorn on loopback: a hub and two
-members. Publish on a member and find it on the hub; verify the chain offline; take a member
-offline and bring it back; fork a member and watch the hub refuse it with evidence.
+"""End to end with real registry processes under gunicorn on loopback: a hub, two members and
+a fourth registry whose CKAN Action API (`/api/3`) the hub harvests, beside a DCAT-AP Turtle
+file. Publish on a member and find it on the hub; verify the chain offline (`ndr verify`) and
+in Chromium (the hub's page, "Verify in your browser", every step passes); harvest both log-less
+sources, change and withdraw at the sources and harvest again (created / updated / withdrawn),
+every harvested entry labelled "harvested, provenance not verified"; take a member offline and
+bring it back; fork a member and watch the hub refuse it with evidence.
 
 Also prints the lag from a member's publish to searchable on the hub (p50/p99): a figure for
 docs/federation.md, not an assertion.
@@ -27,6 +31,8 @@ from typing import Any
 import pytest
 
 from anchoring.auditor.cosignature import CosignatureVerifier, verify_cosignatures
+from tests.browser.conftest import browser  # noqa: F401 - the shared Chromium
+from tests.federation.test_harvest import DCAT_TTL, Files
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 REPO = Path(__file__).resolve().parents[2]
@@ -180,12 +186,16 @@ def _title(i: int, tag: str) -> dict[str, Any]:
     return metadata(title={"zh": f"{tag} 数据集 {i}", "en": f"{tag} dataset {i}"})
 
 
-def test_hub_and_two_members(databases, tmp_path: Path, request: pytest.FixtureRequest
-                             ) -> None:  # type: ignore[no-untyped-def]
+def test_hub_and_two_members(databases, tmp_path: Path, request: pytest.FixtureRequest,
+                             browser) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
     hub = Node("hub", "hub.example.gov.cn/log", tmp_path / "hub", databases("hub"))
     a = Node("a", "province-a.example.gov.cn/log", tmp_path / "a", databases("a"))
     b = Node("b", "province-b.example.gov.cn/log", tmp_path / "b", databases("b"))
-    nodes = [hub, a, b]
+    # A registry that is no member: the hub reads its CKAN Action API (no log, no proofs).
+    ckan = Node("ckan", "city.example.gov.cn/log", tmp_path / "ckan", databases("ckan"))
+    nodes = [hub, a, b, ckan]
+    files = Files()  # serves the DCAT-AP Turtle file
+    files.files["catalog.ttl"] = (DCAT_TTL, "text/turtle")
     try:
         for node in nodes:
             node.var.mkdir()
@@ -196,7 +206,9 @@ def test_hub_and_two_members(databases, tmp_path: Path, request: pytest.FixtureR
             hub.ndr("federation", "add", member.origin, key, "--url", member.url)
             member.extra_env["NDR_WITNESSES"] = f"{hub.url}/witness {witness_key}"
             member.ndr("org", "create", "dept", "--name-en", f"{member.name} department")
-        tokens = {m.name: m.ndr("token", "create", "--org", "dept").strip() for m in (a, b)}
+        ckan.ndr("org", "create", "dept", "--name-en", "city department")
+        tokens = {m.name: m.ndr("token", "create", "--org", "dept").strip()
+                  for m in (a, b, ckan)}
         for node in nodes:
             node.start()
 
@@ -239,6 +251,11 @@ def test_hub_and_two_members(databases, tmp_path: Path, request: pytest.FixtureR
             env={**os.environ, "PYTHONPATH": str(REPO)})
         assert verified.returncode == 0, verified.stdout + verified.stderr
 
+        # ... and in a browser: the hub's page for the federated entry, every step passes.
+        _verify_in_chromium(browser, f"{hub.url}/datasets/{item['id']}?lang=en")
+
+        _harvest(hub, ckan, tokens["ckan"], files)
+
         # Member b goes offline: the hub keeps serving its entries, then b comes back.
         b.stop()
         assert http("GET", hub.url + "/healthz")[0] == 200
@@ -278,6 +295,7 @@ def test_hub_and_two_members(databases, tmp_path: Path, request: pytest.FixtureR
             env={**os.environ, "PYTHONPATH": str(REPO)})
         assert checked.returncode == 0, checked.stdout + checked.stderr
     finally:
+        files.stop()
         for node in nodes:
             node.stop()
 
@@ -286,7 +304,8 @@ def _hub_titles(hub: Node, text: str) -> list[dict[str, Any]]:
     status, body = http("GET", hub.url + "/api/v1/datasets?q=" + urllib.request.quote(text))
     if status != 200:
         return []
-    return [item for item in body["items"] if item["title"]["en"] == text]
+    return [item for item in body["items"]
+            if (item["title"].get("en") or item["title"].get("zh")) == text]
 
 
 def _bundle(hub: Node, dataset_id: str) -> dict[str, Any] | None:
@@ -298,3 +317,98 @@ def _bundle(hub: Node, dataset_id: str) -> dict[str, Any] | None:
 def _member(hub: Node, origin: str) -> dict[str, Any]:
     members = http("GET", hub.url + "/api/v1/federation/members")[1]["members"]
     return next(m for m in members if m["origin"] == origin)
+
+
+FEDERATED_STEPS = ("fetch", "metadata", "member_signature", "member_inclusion", "cosignature",
+                   "hub_entry", "hub_signature", "hub_inclusion", "anchors")
+
+
+def _verify_in_chromium(browser: Any, url: str) -> None:  # noqa: F811
+    import re
+
+    from playwright.sync_api import expect
+
+    context = browser.new_context(locale="en-US", viewport={"width": 1280, "height": 900})
+    try:
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(url)
+        page.locator("tr.current button.verify-button").click()
+        expect(page.locator("#verify-panel")).to_have_attribute(
+            "data-outcome", re.compile("ok|failed"), timeout=60_000)
+        print(page.locator("#verify-panel").inner_text())
+        results = {step: page.locator(f'#verify-steps li[data-step="{step}"]')
+                   .get_attribute("data-result") for step in FEDERATED_STEPS}
+        assert results == dict.fromkeys(FEDERATED_STEPS, "ok"), results
+        expect(page.locator("#verify-summary")).to_contain_text("Verified")
+        assert errors == []
+    finally:
+        context.close()
+
+
+def _harvest(hub: Node, ckan: Node, token: str, files: Files) -> None:
+    """A CKAN-API source (another registry's /api/3) and a DCAT-AP Turtle file: harvested by
+    the hub's own loop, then changed at the source and harvested again."""
+    from registry.federation.harvest import LABEL
+
+    ids = {}
+    for title in ("Bridge inspections", "Ferry timetables"):
+        status, body = http("POST", ckan.url + "/api/v1/datasets",
+                            {"metadata": _plain(title)}, token)
+        assert status == 201, body
+        ids[title] = body["id"]
+    wait_for(lambda: _ckan_count(ckan) == 2, "both on the CKAN API")
+    hub.ndr("federation", "harvest", "add", "ckan", ckan.url)
+    hub.ndr("federation", "harvest", "add", "dcat", files.url + "/catalog.ttl")
+
+    def reports() -> dict[str, dict[str, Any]] | None:
+        sources = http("GET", hub.url + "/api/v1/federation/harvest-sources")[1]["sources"]
+        done = {s["url"]: s for s in sources if s.get("last_report")}
+        return done if len(done) == 2 else None
+
+    first = wait_for(reports, "the hub's harvest loop ran both sources")  # scheduled, not by hand
+    for source in first.values():
+        report = source["last_report"]
+        report = json.loads(report) if isinstance(report, str) else report
+        assert (report["created"], report["error"]) == (2, None), source
+        assert source["label"] == LABEL
+    for title in ("Bridge inspections", "Ferry timetables", "Air quality stations",
+                  "Noise map"):
+        (hit,) = wait_for(lambda t=title: _hub_titles(hub, t), f"{title} on the hub")
+        org = http("GET", f"{hub.url}/api/v1/organizations/{hit['organization']}")[1]
+        assert LABEL in json.dumps(org, ensure_ascii=False), org
+        page = http("GET", f"{hub.url}/datasets/{hit['id']}?lang=en")[1]
+        assert LABEL in page  # the page names its source as unverified too
+
+    # At the sources: one record updated, one withdrawn (CKAN) or gone (DCAT).
+    assert http("PATCH", f"{ckan.url}/api/v1/datasets/{ids['Bridge inspections']}",
+                {"metadata": {"title": {"zh": "Bridge inspections 2025",
+                                        "en": "Bridge inspections 2025"}}}, token)[0] == 200
+    assert http("DELETE", f"{ckan.url}/api/v1/datasets/{ids['Ferry timetables']}",
+                token=token)[0] == 200
+    wait_for(lambda: _ckan_count(ckan) == 1 and "Bridge inspections 2025" in json.dumps(
+        http("GET", ckan.url + "/api/3/action/package_search")[1]), "the CKAN API changed")
+    files.files["catalog.ttl"] = (DCAT_TTL.replace('"Air quality stations"@en',
+                                                   '"Air quality stations (hourly)"@en')
+                                  .split("<https://data.example.eu/ds/noise>")[0], "text/turtle")
+    sources = http("GET", hub.url + "/api/v1/federation/harvest-sources")[1]["sources"]
+    for source in sources:
+        line = hub.ndr("federation", "harvest", "run", "--source", str(source["id"]))
+        print(line.strip())
+        assert "created 0, updated 1, unchanged 0, withdrawn 1, rejected 0" in line, line
+    assert _hub_titles(hub, "Bridge inspections 2025")
+    assert _hub_titles(hub, "Air quality stations (hourly)")
+    wait_for(lambda: not _hub_titles(hub, "Ferry timetables"), "withdrawn out of search")
+    wait_for(lambda: not _hub_titles(hub, "Noise map"), "gone out of search")
+
+
+def _plain(title: str) -> dict[str, Any]:
+    from tests.catalogue.helpers import metadata
+
+    return metadata(title={"zh": title, "en": title})
+
+
+def _ckan_count(node: Node) -> int:
+    status, body = http("GET", node.url + "/api/3/action/package_search")
+    return int(body["result"]["count"]) if status == 200 else -1
