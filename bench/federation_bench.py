@@ -290,14 +290,20 @@ def _lag_run(tmp: Path, publishes: int, gap: float, defaults: bool) -> list[floa
     done = threading.Event()
 
     def watch() -> None:
-        query = hub.url + "/api/v1/datasets?" + urllib.parse.urlencode(
-            {"q": "Lagbench", "sort": "-modified", "limit": 100})
         while not done.is_set():
-            status, body = http("GET", query)
-            now = time.monotonic()
-            if status == 200:
+            cursor: str | None = None
+            while True:  # every page: one mirror pass may bring more than a page
+                params = {"q": "Lagbench", "sort": "-modified", "limit": 100}
+                status, body = http("GET", hub.url + "/api/v1/datasets?" + urllib.parse.urlencode(
+                    {**params, **({"cursor": cursor} if cursor else {})}))
+                now = time.monotonic()
+                if status != 200:
+                    break
                 for item in body["items"]:
                     seen.setdefault(item["title"]["en"], now)
+                cursor = body.get("next_cursor")
+                if not cursor:
+                    break
             done.wait(0.02)
 
     try:
