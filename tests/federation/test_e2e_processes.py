@@ -192,7 +192,11 @@ def test_hub_and_two_members(databases, tmp_path: Path, request: pytest.FixtureR
     a = Node("a", "province-a.example.gov.cn/log", tmp_path / "a", databases("a"))
     b = Node("b", "province-b.example.gov.cn/log", tmp_path / "b", databases("b"))
     # A registry that is no member: the hub reads its CKAN Action API (no log, no proofs).
-    ckan = Node("ckan", "city.example.gov.cn/log", tmp_path / "ckan", databases("ckan"))
+    # One worker: a worker that does not index answers searches (and so package_search)
+    # without the last NDR_SEARCH_MAX_LAG_MS of changes; with two, the test could see the
+    # source changed in one worker while the harvest then reads the other.
+    ckan = Node("ckan", "city.example.gov.cn/log", tmp_path / "ckan", databases("ckan"),
+                extra_env={"NDR_WORKERS": "1"})
     nodes = [hub, a, b, ckan]
     files = Files()  # serves the DCAT-AP Turtle file
     files.files["catalog.ttl"] = (DCAT_TTL, "text/turtle")
