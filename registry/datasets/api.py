@@ -168,7 +168,7 @@ def version_proof(ref: str, number: int) -> Response:
             from registry.federation.proofs import federated_bundle
 
             return json_response(federated_bundle(state, session, dataset.id, number))
-        bundle = version_proof_bundle(state, session, principal, ref, number)
+        bundle = version_proof_bundle(state, session, dataset, version, ref=ref)
     if fmt == "tlog-proof":
         return Response(encode_tlog_proof(bundle.to_tlog_proof()), mimetype="text/plain")
     return json_response(bundle.to_json())

@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 
 from anchoring.bundle import ProofBundle, build_bundle
 from anchoring.log_store import require_not_halted
-from registry.auth.principal import Principal
 from registry.datasets import actions
+from registry.datasets.models import Dataset, DatasetVersion
 from registry.problems import Problem, not_found
 from registry.state import RegistryState
 
@@ -33,9 +33,10 @@ def anchors_for(state: RegistryState, session: Session, size: int) -> list[dict[
     return receipts
 
 
-def version_proof_bundle(state: RegistryState, session: Session, principal: Principal | None,
-                         ref: str, number: int) -> ProofBundle:
-    dataset, version = actions.dataset_version(session, principal, ref, number)
+def version_proof_bundle(state: RegistryState, session: Session, dataset: Dataset,
+                         version: DatasetVersion, *, ref: str) -> ProofBundle:
+    """The bundle of a version the caller looked up (with its visibility check) as ``ref``."""
+    number = version.version
     if version.leaf_index is None or version.log_entry is None:
         raise not_found(f"version {number} of {ref!r} is a draft; drafts are not logged")
     index, entry, dataset_id = version.leaf_index, version.log_entry, dataset.id

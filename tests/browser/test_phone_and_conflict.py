@@ -7,7 +7,6 @@ size; NDR_SCREENSHOTS=1 writes them to docs/screenshots/, otherwise to a tempora
 
 from __future__ import annotations
 
-import os
 import re
 import struct
 from collections.abc import Iterator
@@ -17,11 +16,11 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.conftest import LivePortal
+from tests.browser.pages import shot
 from tests.web.conftest import demo_password
 
 pytestmark = pytest.mark.browser
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 800}
 STEPS = ("fetch", "metadata", "leaf", "signature", "inclusion")
@@ -32,14 +31,6 @@ def _png_size(path: Path) -> tuple[int, int]:
     header = path.read_bytes()[:24]
     assert header[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
     return struct.unpack(">II", header[16:24])
-
-
-def _shot(page: Page, name: str, tmp_path: Path, *, full_page: bool = True) -> Path:
-    target = SCREENSHOTS if os.environ.get("NDR_SCREENSHOTS") else tmp_path
-    target.mkdir(parents=True, exist_ok=True)
-    path = target / name
-    page.screenshot(path=str(path), full_page=full_page)
-    return path
 
 
 def _no_sideways_scrolling(page: Page) -> None:
@@ -96,7 +87,7 @@ def test_history_and_verify_work_on_a_phone(phone: Page, live_portal: LivePortal
     box = button.bounding_box()
     assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"]
     assert box["height"] >= 40                      # a finger can hit it
-    _shot(phone, "history-phone.png", tmp_path, full_page=False)
+    shot(phone, "history-phone.png", tmp_path, full_page=False)
     button.tap()
     panel = phone.locator("#verify-panel")
     expect(panel).to_have_attribute("data-outcome", "ok")
@@ -111,7 +102,7 @@ def test_history_and_verify_work_on_a_phone(phone: Page, live_portal: LivePortal
     origin = live_portal.harness.state.log.origin
     rest = re.sub(r"[0-9a-f]{8,}…?", " ", text.replace(origin, " "))
     assert not re.findall(r"[A-Za-z]{3,}", rest), rest
-    path = _shot(phone, "verified-phone.png", tmp_path, full_page=False)
+    path = shot(phone, "verified-phone.png", tmp_path, full_page=False)
     assert _png_size(path) == (PHONE["width"], PHONE["height"])
     assert phone.js_errors == []  # type: ignore[attr-defined]
 
@@ -165,13 +156,13 @@ def test_changed_pages_fit_a_phone_and_a_desktop(browser: Browser, live_portal: 
         for page in _context_page(browser, viewport):
             _open(page, live_portal, "公共自行车")
             slug = page.url.split("/datasets/")[1]
-            _shot(page, f"dataset-{size}.png", tmp_path)
+            shot(page, f"dataset-{size}.png", tmp_path)
             pages = {"diff": f"/datasets/{slug}/changes?from=1&to=2",
                      "audit": "/audit?old=5&new=9", "not-found": "/no/such/page"}
             for name, url in pages.items():
                 page.goto(live_portal.url + url)
                 _no_sideways_scrolling(page)
-                _shot(page, f"{name}-{size}.png", tmp_path)
+                shot(page, f"{name}-{size}.png", tmp_path)
             _sign_in(page, live_portal)
             page.get_by_role("link", name="新建条目").click()
             page.get_by_label("标题（中文）").fill("测试条目")
@@ -180,8 +171,8 @@ def test_changed_pages_fit_a_phone_and_a_desktop(browser: Browser, live_portal: 
             page.get_by_role("button", name="发布", exact=True).click()
             expect(page.locator("#error-summary")).to_contain_text("请按“年-月-日”填写日期")
             _no_sideways_scrolling(page)
-            _shot(page, f"form-errors-{size}.png", tmp_path, full_page=False)
+            shot(page, f"form-errors-{size}.png", tmp_path, full_page=False)
             _conflict(page, live_portal, "realtime" if size == "phone" else "daily")
             _no_sideways_scrolling(page)
-            _shot(page, f"conflict-{size}.png", tmp_path, full_page=False)
+            shot(page, f"conflict-{size}.png", tmp_path, full_page=False)
             assert page.js_errors == []  # type: ignore[attr-defined]

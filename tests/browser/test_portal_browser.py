@@ -7,38 +7,20 @@ Set NDR_SCREENSHOTS=1 to (re)write docs/screenshots/{home,results,dataset-verifi
 from __future__ import annotations
 
 import base64
-import json
-import os
 import re
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, Route, expect
+from playwright.sync_api import Page, expect
 
 from registry.demo import FILES_DIR
 from tests.browser.conftest import LivePortal
+from tests.browser.pages import shot, tamper_proofs
 from tests.web.conftest import demo_password
 
 pytestmark = pytest.mark.browser
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 STEPS = ("fetch", "metadata", "leaf", "signature", "inclusion")
-
-
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)  # polling a condition, not waiting blind
-
-
-def _shot(page: Page, name: str, tmp_path: Path) -> None:
-    target = SCREENSHOTS if os.environ.get("NDR_SCREENSHOTS") else tmp_path
-    target.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(target / name), full_page=True)
 
 
 def _open_first_result(page: Page, portal: LivePortal, query: str) -> None:
@@ -66,12 +48,12 @@ def test_search_in_chinese_open_and_verify_in_the_browser(page: Page, live_porta
                                                           tmp_path: Path):
     page.goto(live_portal.url + "/")
     expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
-    _shot(page, "home.png", tmp_path)
+    shot(page, "home.png", tmp_path)
     page.get_by_label("搜索目录").fill("公共自行车")
     page.get_by_role("button", name="搜索").click()
     expect(page.locator("#results-title")).to_contain_text("找到 1 个数据集")
     expect(page.locator(".cards mark").first).to_have_text("公共自行车")
-    _shot(page, "results.png", tmp_path)
+    shot(page, "results.png", tmp_path)
     page.locator(".cards h3 a").first.click()
     expect(page.locator("h1#title")).to_have_text("北京市公共自行车站点分布")
 
@@ -82,20 +64,10 @@ def test_search_in_chinese_open_and_verify_in_the_browser(page: Page, live_porta
 
     page.locator("#filecheck-input").set_input_files(str(FILES_DIR / "bj-bike-stations.csv"))
     expect(page.locator("#filecheck-result")).to_have_attribute("data-outcome", "match")
-    _shot(page, "dataset-verified.png", tmp_path)
+    shot(page, "dataset-verified.png", tmp_path)
     page.locator("#filecheck-input").set_input_files(str(FILES_DIR / "bj-bus-routes.csv"))
     expect(page.locator("#filecheck-result")).to_have_attribute("data-outcome", "mismatch")
     assert page.js_errors == []  # type: ignore[attr-defined]
-
-
-def _tamper(page: Page, change) -> None:  # type: ignore[no-untyped-def]
-    def handle(route: Route) -> None:
-        response = route.fetch()
-        bundle = response.json()
-        change(bundle)
-        route.fulfill(response=response, body=json.dumps(bundle, ensure_ascii=False),
-                      content_type="application/json")
-    page.route("**/proof", handle)
 
 
 def _flip_first_byte(text: str) -> str:
@@ -105,7 +77,7 @@ def _flip_first_byte(text: str) -> str:
 
 
 def test_tampered_metadata_fails_clearly(page: Page, live_portal: LivePortal):
-    _tamper(page, lambda b: b["metadata"]["title"].update(zh="被篡改的标题"))
+    tamper_proofs(page, lambda b: b["metadata"]["title"].update(zh="被篡改的标题"))
     _open_first_result(page, live_portal, "医疗机构名录")
     _verify_current_version(page)
     results = _step_results(page)
@@ -120,7 +92,7 @@ def test_tampered_inclusion_path_fails_clearly(page: Page, live_portal: LivePort
     def flip(bundle: dict) -> None:
         assert bundle["inclusion_path"], "the demo log is large enough to need a path"
         bundle["inclusion_path"][0] = _flip_first_byte(bundle["inclusion_path"][0])
-    _tamper(page, flip)
+    tamper_proofs(page, flip)
     _open_first_result(page, live_portal, "港口货物吞吐量")
     _verify_current_version(page)
     results = _step_results(page)
@@ -131,7 +103,7 @@ def test_tampered_inclusion_path_fails_clearly(page: Page, live_portal: LivePort
 
 
 def test_forged_checkpoint_signature_fails(page: Page, live_portal: LivePortal):
-    _tamper(page, lambda b: b.update(checkpoint=b["checkpoint"].replace(
+    tamper_proofs(page, lambda b: b.update(checkpoint=b["checkpoint"].replace(
         "\n\n", "\n\n", 1)[:-10] + "AAAAAAAAA\n"))
     _open_first_result(page, live_portal, "高等学校")
     _verify_current_version(page)
@@ -159,11 +131,6 @@ def test_department_publishes_and_the_entry_is_searchable_and_verifies(page: Pag
     expect(page.locator(".prose strong")).to_have_text("月度")
 
     live_portal.sign_checkpoint()
-    # Searches wait only for index changes older than NDR_SEARCH_MAX_LAG_MS: on a busy machine
-    # the new entry may be indexed later than that, and a results page does not refresh itself.
-    wait_until(lambda: live_portal.harness.client.get(
-        "/api/v1/datasets", query_string={"q": "出租汽车"}).get_json()["total"] == 1,
-        30, "the new entry in the search index")
     page.get_by_role("link", name="数据目录").first.click()
     page.get_by_label("搜索目录").fill("出租汽车")
     page.get_by_role("button", name="搜索").click()

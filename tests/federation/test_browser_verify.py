@@ -10,8 +10,6 @@ Set NDR_SCREENSHOTS=1 to (re)write docs/screenshots/federated-*.png (zh and en, 
 from __future__ import annotations
 
 import base64
-import json
-import os
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,17 +17,17 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from playwright.sync_api import Browser, Page, Route, expect
+from playwright.sync_api import Browser, Page, expect
 
 from anchoring.anchor_backends.local_journal import LocalJournalBackend
 from anchoring.anchor_worker import AnchorWorker
 from registry.federation.mirror import Mirror, hub_dataset_id
 from tests.browser.conftest import browser  # noqa: F401 - the shared Chromium
+from tests.browser.pages import shot, tamper_proofs
 from tests.federation.test_mirror import MEMBER_ORIGIN, Setup, setup  # noqa: F401
 from tests.web.conftest import compile_translations
 
 pytestmark = pytest.mark.browser
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 STEPS = ("fetch", "metadata", "member_signature", "member_inclusion", "cosignature",
          "hub_entry", "hub_signature", "hub_inclusion", "anchors")
 
@@ -97,12 +95,6 @@ def _verify(page: Page, url: str) -> dict[str, str]:
         "data-result") or "" for step in STEPS}
 
 
-def _shot(page: Page, name: str, tmp_path: Path) -> None:
-    target = SCREENSHOTS if os.environ.get("NDR_SCREENSHOTS") else tmp_path
-    target.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(target / name), full_page=True)
-
-
 def test_every_link_of_the_federated_chain_passes_in_zh_and_en(
         federated: tuple[Setup, str], open_page: Callable[..., Page], tmp_path: Path,
         database_url: str) -> None:
@@ -132,7 +124,7 @@ def test_every_link_of_the_federated_chain_passes_in_zh_and_en(
         assert page.js_errors == []  # type: ignore[attr-defined]
         if shots:
             kind = "desktop" if width > 1000 else "phone"
-            _shot(page, f"federated-{lang}-{kind}.png", tmp_path)
+            shot(page, f"federated-{lang}-{kind}.png", tmp_path)
 
 
 def _flip(b64: str, at: int) -> str:
@@ -177,14 +169,7 @@ def test_a_flipped_byte_fails_the_matching_step(attack: str, federated: tuple[Se
     change, failing = ATTACKS[attack]
     page = open_page("zh-CN")
 
-    def tamper(route: Route) -> None:
-        response = route.fetch()
-        bundle = response.json()
-        change(bundle)
-        route.fulfill(response=response, body=json.dumps(bundle, ensure_ascii=False),
-                      content_type="application/json")
-
-    page.route("**/proof", tamper)
+    tamper_proofs(page, change)
     results = _verify(page, f"{env.hub_url}/datasets/{hub_id}")
     assert results[failing] == "failed", results
     assert results["fetch"] == results["hub_signature"] == results["hub_inclusion"] == "ok"

@@ -251,3 +251,19 @@ def test_a_worker_that_does_not_index_waits_only_for_changes_older_than_the_lag(
         assert indexer.search(session, SearchQuery(q="tide")).total == 1
         assert reader.search(session, SearchQuery(q="tide")).total == 1
     indexer.release()
+
+
+def test_a_process_that_finds_the_lease_free_reads_its_own_writes(db: Database, tmp_path: Path
+                                                                  ) -> None:
+    """The lag is for workers beside another indexer. A process that finds the lease free (a
+    one-process server, an `ndr` command, or one that just released it) catches the index up
+    before it answers, however long the lag."""
+    engine = TantivyEngine(tmp_path / "ix", max_lag=3600)
+    engine.attach(db.write, read_sessions=db.read)
+    publish(db, [blank("older", title_en="river gauges")])
+    assert engine.index_step() == 1  # an index at a position, holding the lease
+    engine.release()  # as before an outside writer (`ndr search check`, tests/catalogue)
+    publish(db, [blank("fresh", title_en="harbour tides")])
+    with db.read() as session:
+        assert engine.search(session, SearchQuery(q="harbour")).total == 1
+    engine.release()

@@ -198,48 +198,66 @@
     return state;
   }
 
+  // The metadata hashes to what the bundle and its log entry say: SHA-256 of its RFC 8785 form
+  // (entry v1), or of salt || that form (v2, government-only versions; the bundle carries the
+  // salt for readers allowed to see them). `versions`: the entry versions this bundle may hold.
+  async function checkMetadata(entry, claim, versions) {
+    if (!entry) throw new Error("the log entry is not JSON");
+    if (!versions.includes(entry.v)) throw new Error("unknown log entry version " + entry.v);
+    if (claim.metadata == null) throw new Error("the bundle withholds the metadata (the publisher restricted it)");
+    const salted = entry.v === 2;
+    const saltHex = claim.salt;
+    if (salted && typeof saltHex !== "string") throw new Error("a v2 entry commits to salted metadata, but the bundle has no salt");
+    if (!salted && saltHex != null) throw new Error("a v1 entry commits to unsalted metadata, yet the bundle has a salt");
+    if (salted && !/^[0-9a-f]{64}$/.test(saltHex)) throw new Error("the metadata salt is not 32 bytes of hex");
+    const salt = salted ? hexdecode(saltHex) : new Uint8Array(0);
+    const digest = hex(await sha256(concat(salt, enc.encode(canonicalize(claim.metadata)))));
+    if (digest !== claim.sha256) throw new Error("SHA-256 of the metadata is " + digest + ", the bundle says " + claim.sha256);
+    if (entry.metadata_sha256 !== digest) throw new Error("the log entry commits to " + entry.metadata_sha256 + ", the metadata hashes to " + digest);
+    if (entry.dataset !== claim.dataset || entry.version !== claim.version) throw new Error("the log entry is for another dataset or version");
+    return digest + (salted ? " (v2, salted)" : "");
+  }
+
+  // A checkpoint of `origin` signed by the key `keyText`: returns the key and the parsed body.
+  async function signedCheckpoint(noteText, keyText, origin) {
+    const key = await parseVerifierKey(keyText);
+    const body = parseCheckpointBody(await checkSignature(noteText, key));
+    if (body.origin !== origin) throw new Error("checkpoint origin " + body.origin + " is not " + origin);
+    return { key, body };
+  }
+
+  // `leaf` at `index` is in the tree a verified checkpoint `body` signs, of the bundle's size.
+  async function checkIncluded(body, treeSize, index, leaf, pathB64) {
+    if (!body) throw new Error("no verified checkpoint to check against");
+    if (body.size !== treeSize) throw new Error("checkpoint size " + body.size + " is not the bundle's tree size " + treeSize);
+    const root = await rootFromInclusion(index, body.size, leaf, (pathB64 || []).map(b64decode));
+    if (!equal(root, body.root)) throw new Error("the path leads to a different root than the signed one");
+  }
+
   async function verifyBundle(bundle, keyText, report) {
     const checks = checker(report), step = checks.step;
     const entryBytes = enc.encode(bundle.entry);
     let entry = null;
     try { entry = JSON.parse(bundle.entry); } catch (err) { entry = null; }
 
-    await step("metadata", async () => {
-      if (!entry) throw new Error("the log entry is not JSON");
-      // Entry v1 commits to SHA-256(metadata); v2 (government-only) to SHA-256(salt || metadata)
-      // with the per-version salt the bundle carries for readers allowed to see it.
-      if (entry.v !== 1 && entry.v !== 2) throw new Error("unknown log entry version " + entry.v);
-      const salted = entry.v === 2;
-      const saltHex = bundle.metadata_salt;
-      if (salted && typeof saltHex !== "string") throw new Error("a v2 entry commits to salted metadata, but the bundle has no salt");
-      if (!salted && saltHex != null) throw new Error("a v1 entry commits to unsalted metadata, yet the bundle has a salt");
-      if (salted && !/^[0-9a-f]{64}$/.test(saltHex)) throw new Error("the metadata salt is not 32 bytes of hex");
-      const salt = salted ? hexdecode(saltHex) : new Uint8Array(0);
-      const digest = hex(await sha256(concat(salt, enc.encode(canonicalize(bundle.metadata)))));
-      if (digest !== bundle.metadata_sha256) throw new Error("SHA-256 of the metadata is " + digest + ", the bundle says " + bundle.metadata_sha256);
-      if (entry.metadata_sha256 !== digest) throw new Error("the log entry commits to " + entry.metadata_sha256 + ", the metadata hashes to " + digest);
-      if (entry.dataset !== bundle.dataset || entry.version !== bundle.version) throw new Error("the log entry is for another dataset or version");
-      return digest + (salted ? " (v2, salted)" : "");
-    });
+    await step("metadata", () => checkMetadata(entry, {
+      metadata: bundle.metadata, sha256: bundle.metadata_sha256, salt: bundle.metadata_salt,
+      dataset: bundle.dataset, version: bundle.version }, [1, 2]));
     let leaf = null;
     await step("leaf", async () => {
       leaf = await leafHash(entryBytes);
       if (!equal(leaf, b64decode(bundle.leaf_hash))) throw new Error("SHA-256(0x00 || entry) differs from the bundle's leaf hash");
       return "#" + bundle.index + " " + hex(leaf).slice(0, 16) + "…";
     });
-    let key = null, body = null;
+    let body = null;
     await step("signature", async () => {
-      key = await parseVerifierKey(keyText);
-      body = parseCheckpointBody(await checkSignature(bundle.checkpoint, key));
-      if (body.origin !== bundle.origin) throw new Error("checkpoint origin " + body.origin + " is not " + bundle.origin);
-      return key.name + " (" + hex(key.keyId) + ")";
+      const signed = await signedCheckpoint(bundle.checkpoint, keyText, bundle.origin);
+      body = signed.body;
+      return signed.key.name + " (" + hex(signed.key.keyId) + ")";
     });
     await step("inclusion", async () => {
       if (!leaf) leaf = await leafHash(entryBytes);
-      if (!body) throw new Error("no verified checkpoint to check against");
-      if (body.size !== bundle.tree_size) throw new Error("checkpoint size " + body.size + " is not the bundle's tree size " + bundle.tree_size);
-      const root = await rootFromInclusion(bundle.index, bundle.tree_size, leaf, bundle.inclusion_path.map(b64decode));
-      if (!equal(root, body.root)) throw new Error("the path leads to a different root than the signed one");
+      await checkIncluded(body, bundle.tree_size, bundle.index, leaf, bundle.inclusion_path);
       return (messages().tree_size || "tree size") + " " + body.size;
     });
     return !checks.failed;
@@ -260,29 +278,18 @@
     let entry = null;
     try { entry = JSON.parse(member.entry); } catch (err) { entry = null; }
 
-    await step("metadata", async () => {
-      if (!entry) throw new Error("the log entry is not JSON");
-      if (entry.v !== 1) throw new Error("unknown log entry version " + entry.v);
-      if (member.metadata == null) throw new Error("the bundle withholds the metadata (the publisher restricted it)");
-      const digest = hex(await sha256(enc.encode(canonicalize(member.metadata))));
-      if (digest !== member.metadata_sha256) throw new Error("SHA-256 of the metadata is " + digest + ", the bundle says " + member.metadata_sha256);
-      if (entry.metadata_sha256 !== digest) throw new Error("the log entry commits to " + entry.metadata_sha256 + ", the metadata hashes to " + digest);
-      if (entry.dataset !== member.dataset || entry.version !== bundle.version) throw new Error("the log entry is for another dataset or version");
-      return digest;
-    });
+    await step("metadata", () => checkMetadata(entry, {
+      metadata: member.metadata, sha256: member.metadata_sha256, salt: null,
+      dataset: member.dataset, version: bundle.version }, [1]));
     let memberBody = null;
     await step("member_signature", async () => {
-      const key = await parseVerifierKey(member.verifier_key);
-      memberBody = parseCheckpointBody(await checkSignature(member.checkpoint, key));
-      if (memberBody.origin !== member.origin) throw new Error("checkpoint origin " + memberBody.origin + " is not " + member.origin);
-      return key.name + " (" + hex(key.keyId) + "), " + (messages().tree_size || "tree size") + " " + memberBody.size;
+      const signed = await signedCheckpoint(member.checkpoint, member.verifier_key, member.origin);
+      memberBody = signed.body;
+      return signed.key.name + " (" + hex(signed.key.keyId) + "), " + (messages().tree_size || "tree size") + " " + memberBody.size;
     });
     await step("member_inclusion", async () => {
-      if (!memberBody) throw new Error("no verified checkpoint to check against");
-      if (memberBody.size !== member.tree_size) throw new Error("checkpoint size " + memberBody.size + " is not the bundle's tree size " + member.tree_size);
       const leaf = await leafHash(entryBytes);
-      const root = await rootFromInclusion(member.index, memberBody.size, leaf, (member.inclusion_path || []).map(b64decode));
-      if (!equal(root, memberBody.root)) throw new Error("the path leads to a different root than the signed one");
+      await checkIncluded(memberBody, member.tree_size, member.index, leaf, member.inclusion_path);
       return "#" + member.index + " " + hex(leaf).slice(0, 16) + "…";
     });
     await step("cosignature", async () => {
@@ -306,17 +313,13 @@
     });
     let hubBody = null;
     await step("hub_signature", async () => {
-      const key = await parseVerifierKey(hubKeyText);
-      hubBody = parseCheckpointBody(await checkSignature(hub.checkpoint, key));
-      if (hubBody.origin !== hub.origin) throw new Error("checkpoint origin " + hubBody.origin + " is not " + hub.origin);
-      return key.name + " (" + hex(key.keyId) + "), " + (messages().tree_size || "tree size") + " " + hubBody.size;
+      const signed = await signedCheckpoint(hub.checkpoint, hubKeyText, hub.origin);
+      hubBody = signed.body;
+      return signed.key.name + " (" + hex(signed.key.keyId) + "), " + (messages().tree_size || "tree size") + " " + hubBody.size;
     });
     await step("hub_inclusion", async () => {
-      if (!hubBody) throw new Error("no verified checkpoint to check against");
-      if (hubBody.size !== hub.tree_size) throw new Error("checkpoint size " + hubBody.size + " is not the bundle's tree size " + hub.tree_size);
       if (!hubLeaf) hubLeaf = await leafHash(enc.encode(String(hub.entry || "")));
-      const root = await rootFromInclusion(hub.index, hubBody.size, hubLeaf, (hub.inclusion_path || []).map(b64decode));
-      if (!equal(root, hubBody.root)) throw new Error("the path leads to a different root than the signed one");
+      await checkIncluded(hubBody, hub.tree_size, hub.index, hubLeaf, hub.inclusion_path);
       return "#" + hub.index + ", " + (messages().tree_size || "tree size") + " " + hubBody.size;
     });
     await step("anchors", async () => {
