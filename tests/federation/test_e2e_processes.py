@@ -401,8 +401,9 @@ def _harvest(hub: Node, ckan: Node, token: str, files: Files) -> None:
         line = hub.ndr("federation", "harvest", "run", "--source", str(source["id"]))
         print(line.strip())
         assert "created 0, updated 1, unchanged 0, withdrawn 1, rejected 0" in line, line
-    assert _hub_titles(hub, "Bridge inspections 2025")
-    assert _hub_titles(hub, "Air quality stations (hourly)")
+    # searchable within NDR_SEARCH_MAX_LAG_MS of the harvest's commit, in whichever worker
+    wait_for(lambda: _hub_titles(hub, "Bridge inspections 2025"), "the update in search")
+    wait_for(lambda: _hub_titles(hub, "Air quality stations (hourly)"), "the DCAT update")
     wait_for(lambda: not _hub_titles(hub, "Ferry timetables"), "withdrawn out of search")
     wait_for(lambda: not _hub_titles(hub, "Noise map"), "gone out of search")
 

@@ -236,7 +236,10 @@ def test_a_worker_that_does_not_index_waits_only_for_changes_older_than_the_lag(
     indexer.attach(db.write, read_sessions=db.read)
     reader = TantivyEngine(tmp_path / "ix", freshness_wait=2.0, max_lag=0.3)
     reader.attach(db.write, read_sessions=db.read)
-    assert indexer.index_step() == 0  # takes the lease; the reader now never indexes
+    publish(db, [blank("old", title_en="bus routes")])
+    assert indexer.index_step() == 1  # takes the lease; the reader now never indexes
+    with db.read() as session:  # a busy worker: it has read the feed head within the lag
+        assert reader.search(session, SearchQuery(q="tide")).total == 0
     publish(db, [blank("young", title_en="tide tables")])
     started = time.monotonic()
     with db.read() as session:
@@ -250,6 +253,29 @@ def test_a_worker_that_does_not_index_waits_only_for_changes_older_than_the_lag(
     with db.read() as session:  # the lease holder applies what it lacks before it answers
         assert indexer.search(session, SearchQuery(q="tide")).total == 1
         assert reader.search(session, SearchQuery(q="tide")).total == 1
+    indexer.release()
+
+
+def test_a_worker_that_has_not_searched_within_the_lag_shows_every_older_change(
+    db: Database, tmp_path: Path
+) -> None:
+    """The lag bounds staleness in time. A worker last asked long ago must not answer from the
+    feed head it saw then: every change committed more than the lag ago is found (CI once saw
+    a gunicorn worker miss an entry published seconds earlier)."""
+    indexer = TantivyEngine(tmp_path / "ix", max_lag=0.3)
+    indexer.attach(db.write, read_sessions=db.read)
+    reader = TantivyEngine(tmp_path / "ix", freshness_wait=2.0, max_lag=0.3)
+    reader.attach(db.write, read_sessions=db.read)
+    publish(db, [blank("old", title_en="bus routes")])
+    assert indexer.index_step() == 1
+    with db.read() as session:
+        assert reader.search(session, SearchQuery(q="harbour")).total == 0
+    publish(db, [blank("gauges", title_en="harbour gauges")])
+    with db.read() as session:  # indexed and committed by the lease holder
+        assert indexer.search(session, SearchQuery(q="harbour")).total == 1
+    time.sleep(0.35)  # the reader's last look at the feed is now older than the lag
+    with db.read() as session:
+        assert reader.search(session, SearchQuery(q="harbour")).total == 1
     indexer.release()
 
 
