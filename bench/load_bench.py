@@ -1,12 +1,13 @@
-"""Load: publishers and searchers over HTTP against a real gunicorn, batched vs unbatched.
+"""Load: publishers and searchers over HTTP against a real gunicorn, for each publish path.
 
 For each database (SQLite file; PostgreSQL on a scratch server from
-tests/support/postgres_server.py) and each publish path (NDR_PUBLISH_BATCH=1: the sequencer
-batches concurrent publishes into one transaction; NDR_PUBLISH_BATCH=0: one transaction per
-request, the old path), a fresh registry is served by gunicorn exactly as `make run` does
-(`--config deploy/gunicorn.conf.py`), then 8 publisher threads POST new datasets and 8 searcher
-threads GET /api/v1/datasets?q=… for the given time. Printed: acknowledged writes/s, write
-p50/p99, reads/s, read p50/p99, errors (any non-2xx or connection failure).
+tests/support/postgres_server.py) and each publish path, a fresh registry is served by
+gunicorn exactly as `make run` does (`--config deploy/gunicorn.conf.py`), then 8 publisher
+threads POST new datasets and 8 searcher threads GET /api/v1/datasets?q=… for the given time.
+The paths: `sequencer` (the deployment: `ndr sequencer` batches every worker's publishes),
+`worker` (NDR_SEQUENCER=worker: each worker batches its own), `unbatched`
+(NDR_PUBLISH_BATCH=0: one transaction per request, the old path). Printed: acknowledged
+writes/s, write p50/p99, reads/s, read p50/p99, errors (any non-2xx or connection failure).
 
 `--kill` adds a crash run per database: under the same load the gunicorn process group is
 killed with SIGKILL, restarted, and every acknowledged write is checked to be in the log at the
@@ -67,13 +68,14 @@ class Registry:
     var_dir: Path
     port: int
     token: str
-    batch: bool
+    path: str  # sequencer | worker | unbatched
     process: subprocess.Popen[bytes] | None = None
 
     def env(self) -> dict[str, str]:
         return {**os.environ, "DATABASE_URL": self.database_url,
                 "NDR_VAR_DIR": str(self.var_dir), "NDR_ANCHOR_INPROCESS": "0",
-                "NDR_PUBLISH_BATCH": "1" if self.batch else "0",
+                "NDR_PUBLISH_BATCH": "0" if self.path == "unbatched" else "1",
+                "NDR_SEQUENCER": "worker" if self.path == "worker" else "process",
                 "NDR_BIND": f"127.0.0.1:{self.port}", "PYTHONPATH": str(REPO)}
 
     def start(self) -> None:
@@ -362,7 +364,10 @@ def main() -> int:
     parser.add_argument("--publishers", type=int, default=8)
     parser.add_argument("--searchers", type=int, default=8)
     parser.add_argument("--db", default="sqlite,postgres")
-    parser.add_argument("--paths", default="batched,unbatched")
+    parser.add_argument("--paths", default="sequencer,worker,unbatched",
+                        help="sequencer: the deployment (one `ndr sequencer` process batches "
+                        "every worker's publishes); worker: each worker batches its own; "
+                        "unbatched: one transaction per request (the old path)")
     parser.add_argument("--kill", action="store_true", help="also kill -9 under load")
     args = parser.parse_args()
     kinds = [k.strip() for k in args.db.split(",") if k.strip()]
@@ -381,7 +386,7 @@ def main() -> int:
                 if url.startswith("sqlite"):
                     var_dir = Path(url.removeprefix("sqlite:///")).parent
                 token = prepare(url, var_dir)
-                registry = Registry(url, var_dir, free_port(), token, batch=path == "batched")
+                registry = Registry(url, var_dir, free_port(), token, path=path)
                 registry.start()
                 try:
                     # Not measured: every worker loads jieba and builds its search snapshot.
@@ -399,7 +404,7 @@ def main() -> int:
                 var_dir = (Path(url.removeprefix("sqlite:///")).parent
                            if url.startswith("sqlite") else root / uuid.uuid4().hex)
                 token = prepare(url, var_dir)
-                registry = Registry(url, var_dir, free_port(), token, batch=True)
+                registry = Registry(url, var_dir, free_port(), token, path="sequencer")
                 registry.start()
                 run_load(registry, args.warmup, args.publishers, args.searchers)
                 kill_at = max(5.0, args.seconds / 2)

@@ -46,13 +46,40 @@ def _start_indexer(server):  # type: ignore[no-untyped-def]
     server.log.info("search indexer process %s started", _indexer.pid)
 
 
+_sequencer = None  # the `ndr sequencer` process: one publish batch for every worker
+
+
+def _start_sequencer(server):  # type: ignore[no-untyped-def]
+    """Sequence every worker's publishes in one process (registry/datasets/sequencer_socket):
+    per-worker batches held one or two writes, and the workers' batches queued for the
+    catalogue's write lock in turn. Workers record a write themselves whenever this process
+    is not there (not yet started, restarting, killed). NDR_SEQUENCER=worker turns it off."""
+    global _sequencer
+    import subprocess
+    import sys
+
+    from registry.config import Settings
+
+    settings = Settings()
+    if not settings.publish_batch or os.environ.get("NDR_SEQUENCER", "process") != "process":
+        return
+    from registry.datasets.sequencer_socket import default_socket_path
+
+    path = settings.sequencer_socket or default_socket_path(settings.var_dir)
+    os.environ["NDR_SEQUENCER_SOCKET"] = str(path)  # inherited by the workers forked next
+    _sequencer = subprocess.Popen([sys.executable, "-c", "from registry.cli import main; main()",
+                                   "sequencer"])  # on NDR_SEQUENCER_SOCKET
+    server.log.info("publish sequencer process %s started", _sequencer.pid)
+
+
 def on_exit(server):  # type: ignore[no-untyped-def]
-    if _indexer is not None and _indexer.poll() is None:
-        _indexer.terminate()
-        try:
-            _indexer.wait(30)
-        except Exception:
-            _indexer.kill()
+    for process in (_indexer, _sequencer):
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(30)
+            except Exception:
+                process.kill()
 
 
 def on_starting(server):  # type: ignore[no-untyped-def]
@@ -65,3 +92,4 @@ def on_starting(server):  # type: ignore[no-untyped-def]
 
     prepare_secrets(Settings())
     _start_indexer(server)
+    _start_sequencer(server)

@@ -20,6 +20,7 @@ from anchoring.private_files import SecretFileError, require_private
 from registry.config import Settings
 from registry.database import Database
 from registry.datasets.sequencer import PublishSequencer, sqlite_lock_file
+from registry.datasets.sequencer_socket import RemoteSequencer, socket_key
 from registry.state import RegistryState
 from search import make_backend
 
@@ -141,6 +142,11 @@ def build_state(settings: Settings, *, database: Database | None = None) -> Regi
         state.sequencer = PublishSequencer(
             db, state.services, max_batch=settings.publish_batch_size,
             linger=settings.publish_linger_ms / 1000, lock_file=sqlite_lock_file(db))
+        if settings.sequencer_socket is not None:
+            state.remote_sequencer = RemoteSequencer(
+                settings.sequencer_socket, socket_key(Path(settings.secret_key_file or
+                                                           settings.var_dir /
+                                                           "session-secret.key")))
     return state
 
 

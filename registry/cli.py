@@ -572,6 +572,38 @@ def search_indexer() -> None:
     state.search.run(stop)
 
 
+@cli.command("sequencer", help="Batch the publishes of every web worker on one Unix socket "
+             "(deploy/gunicorn.conf.py starts it; workers record writes themselves while it "
+             "is not there).")
+@click.option("--socket", "socket_path", type=click.Path(path_type=Path), default=None,
+              help="default: NDR_SEQUENCER_SOCKET, else var/publish-sequencer.sock")
+def sequencer(socket_path: Path | None) -> None:
+    import signal
+    import threading
+
+    from registry.datasets.sequencer_socket import (
+        SequencerServer,
+        default_socket_path,
+        socket_key,
+    )
+
+    state = _state()
+    settings = state.settings
+    if state.sequencer is None:
+        raise click.ClickException("NDR_PUBLISH_BATCH is off: there is nothing to sequence")
+    path = socket_path or settings.sequencer_socket or default_socket_path(settings.var_dir)
+    server = SequencerServer(state.sequencer, path, socket_key(
+        Path(settings.secret_key_file or settings.var_dir / "session-secret.key")))
+
+    stopping = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopping.set())
+    server.start()
+    stopping.wait()
+    server.stop()  # writes still queued are answered 503 (retry); none is half-written
+    state.stop()
+
+
 @search_group.command("prune", help="Delete change-feed rows every index has applied.")
 def search_prune() -> None:
     from search import feed

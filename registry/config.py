@@ -85,6 +85,11 @@ class Settings:
                                                                       32))
     publish_linger_ms: float = field(default_factory=lambda: _env_float(
         "NDR_PUBLISH_LINGER_MS", 2.0))
+    # set by deploy/gunicorn.conf.py when it runs `ndr sequencer` beside the workers: the
+    # Unix socket on which that process batches every worker's publishes
+    sequencer_socket: Path | None = field(default_factory=lambda: (
+        Path(os.environ["NDR_SEQUENCER_SOCKET"]) if os.environ.get("NDR_SEQUENCER_SOCKET")
+        else None))
 
     def __post_init__(self) -> None:
         self.var_dir = Path(self.var_dir)

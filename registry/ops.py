@@ -164,6 +164,14 @@ def metrics() -> Response:
             "# TYPE ndr_publish_batched_writes_total counter",
             f"ndr_publish_batched_writes_total {state.sequencer.items}",
         ]
+    if state.remote_sequencer is not None:
+        lines += [
+            "# HELP ndr_publish_sequencer_writes_total Writes this worker sent to the "
+            "sequencer process, by outcome (unavailable: recorded here instead).",
+            "# TYPE ndr_publish_sequencer_writes_total counter",
+            *(f'ndr_publish_sequencer_writes_total{{outcome="{outcome}"}} {count}'
+              for outcome, count in sorted(state.remote_sequencer.outcomes.items())),
+        ]
     if state.search.name == "elasticsearch":
         lines += _search_metrics(state)
     return Response("\n".join(lines) + "\n", mimetype="text/plain; version=0.0.4")

@@ -12,6 +12,7 @@ from registry.config import Settings
 from registry.database import Database
 from registry.datasets.actions import Services
 from registry.datasets.sequencer import PublishSequencer
+from registry.datasets.sequencer_socket import RemoteSequencer
 from search import SearchBackend
 
 
@@ -29,6 +30,8 @@ class RegistryState:
     search: SearchBackend
     # Batches this process's concurrent API writes (None: one transaction per request).
     sequencer: PublishSequencer | None = None
+    # The sequencer process beside the workers (`ndr sequencer`), tried first when set.
+    remote_sequencer: RemoteSequencer | None = None
     background: list[Stoppable] = field(default_factory=list)  # loops to stop at shutdown
 
     @property

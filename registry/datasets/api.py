@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from flask import Blueprint, Response, request, url_for
 from sqlalchemy.exc import IntegrityError
 
 from registry.auth.principal import require_signed_in
 from registry.datasets import actions, policy
 from registry.datasets.listing import search_datasets, suggest_entries
+from registry.datasets.sequencer_socket import IntegrityConflict, SequencerUnavailable
+from registry.datasets.write_requests import CreateWrite, PatchWrite, WithdrawWrite, WriteRequest
 from registry.http import (
     current_principal,
     int_arg,
@@ -20,21 +20,6 @@ from registry.http import (
 from registry.problems import FieldError, bad_request, conflict
 
 
-def _renderer(status: int) -> Callable[[actions.Recorded], actions.Answer]:
-    """How a recorded version becomes its answer. The URL prefix is read here, in the request
-    thread: the answer itself is built in the sequencer's thread, outside any request."""
-    base = url_for("api.datasets")
-
-    def render(recorded: actions.Recorded) -> actions.Answer:
-        dataset, version = recorded.dataset, recorded.version
-        body = actions.version_json(dataset, version, latest_visible=dataset.current_version)
-        return actions.Answer(status, body, {
-            "ETag": actions.etag_for(version),
-            "Location": f"{base}/{dataset.id}/versions/{version.version}"})
-
-    return render
-
-
 def _respond(answer: actions.Answer) -> Response:
     headers = dict(answer.headers)
     if answer.replayed:
@@ -42,18 +27,26 @@ def _respond(answer: actions.Answer) -> Response:
     return json_response(answer.body, answer.status, headers)
 
 
-def _write(work: actions.PlanWork, conflict_detail: str) -> Response:
-    """Run one write: in the process's next publish batch (the sequencer), or in a
-    transaction of its own when batching is off (NDR_PUBLISH_BATCH=0). A lost race on a
-    unique constraint is a 409, not a 500."""
+def _write(write: WriteRequest, conflict_detail: str) -> Response:
+    """Run one write: in the sequencer process that batches every worker's publishes, else
+    in this process's next batch (the sequencer process is not running or not reachable),
+    else in a transaction of its own when batching is off (NDR_PUBLISH_BATCH=0). A lost race
+    on a unique constraint is a 409, not a 500."""
     state = registry_state()
     try:
-        if state.sequencer is not None:
-            answer = state.sequencer.submit(work)
-        else:
+        answer = None
+        if state.remote_sequencer is not None:
+            try:
+                answer = state.remote_sequencer.submit(write)
+            except SequencerUnavailable:
+                answer = None  # never sent: recorded here instead
+        if answer is None and state.sequencer is not None:
+            answer = state.sequencer.submit(write.plan, write.slug_candidates())
+        elif answer is None:
             with state.db.write() as session:
-                (answer,) = actions.record_plans(session, state.services, [work(session, None)])
-    except IntegrityError:
+                (answer,) = actions.record_plans(session, state.services,
+                                                 [write.plan(session, None)])
+    except (IntegrityError, IntegrityConflict):
         raise conflict(conflict_detail) from None
     return _respond(answer)
 
@@ -63,10 +56,9 @@ def create_dataset() -> Response:
     claim = actions.idempotency_claim(principal, request.headers.get("Idempotency-Key"),
                                       request.get_data(cache=True))
     prepared = actions.prepare_create(principal, json_body())  # checked before it is queued
-    render = _renderer(201)
-    return _write(lambda session, claims: actions.create_plan(
-        session, prepared, claim, render, claims),
-        "a concurrent request changed this dataset or used this Idempotency-Key; retry")
+    return _write(CreateWrite(prepared, claim, url_for("api.datasets")),
+                  "a concurrent request changed this dataset or used this Idempotency-Key; "
+                  "retry")
 
 
 def list_datasets() -> Response:
@@ -99,10 +91,8 @@ CHANGED_MEANWHILE = ("another change to this dataset was recorded at the same ti
 def patch_dataset(ref: str) -> Response:
     principal = current_principal()
     body = json_body()
-    if_match = request.headers.get("If-Match")
-    render = _renderer(200)
-    return _write(lambda session, claims: actions.patch_plan(
-        session, principal, ref, body, if_match, render, claims), CHANGED_MEANWHILE)
+    return _write(PatchWrite(principal, ref, body, request.headers.get("If-Match"),
+                             url_for("api.datasets")), CHANGED_MEANWHILE)
 
 
 def withdraw_dataset(ref: str) -> Response:
@@ -115,10 +105,8 @@ def withdraw_dataset(ref: str) -> Response:
             raise bad_request("the body may only carry a string 'reason'",
                               errors=[FieldError("only 'reason' (a string) is allowed", "")])
         note = body.get("reason", note)
-    if_match = request.headers.get("If-Match")
-    render = _renderer(200)
-    return _write(lambda session, claims: actions.withdraw_plan(
-        session, principal, ref, note, if_match, render, claims), CHANGED_MEANWHILE)
+    return _write(WithdrawWrite(principal, ref, note, request.headers.get("If-Match"),
+                                url_for("api.datasets")), CHANGED_MEANWHILE)
 
 
 def list_versions(ref: str) -> Response:

@@ -37,7 +37,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +60,7 @@ log = logging.getLogger(__name__)
 @dataclass(eq=False)  # identity: a pending write is itself, whatever it holds
 class _Pending:
     work: PlanWork
+    slugs: tuple[str, ...] = ()  # the slugs it will want: looked up once for the batch
     done: threading.Event = field(default_factory=threading.Event)
     result: Answer | None = None
     error: BaseException | None = None
@@ -92,11 +93,12 @@ class PublishSequencer:
 
     # -- request threads -------------------------------------------------------------------
 
-    def submit(self, work: PlanWork) -> Answer:
+    def submit(self, work: PlanWork, slugs: Sequence[str] = ()) -> Answer:
         """Plan and record `work` in the next batch; return its answer once the batch
-        committed, or raise its own error (a failed item) or the batch's (a failed commit)."""
+        committed, or raise its own error (a failed item) or the batch's (a failed commit).
+        `slugs`: those the write will want, so the batch looks them all up at once."""
         self._ensure_running()
-        pending = _Pending(work)
+        pending = _Pending(work, tuple(slugs))
         self._queue.put(pending)
         pending.done.wait()
         if pending.error is not None:
@@ -172,6 +174,7 @@ class PublishSequencer:
                 serialize_catalogue_writes(session)
                 self._top_up(batch)  # what arrived while this batch waited for its turn
                 claims = BatchClaims()
+                claims.look_up_slugs(session, {slug for p in batch for slug in p.slugs})
                 for pending in batch:
                     try:
                         planned.append((pending, pending.work(session, claims)))

@@ -35,10 +35,24 @@ def _together(calls: list[Callable[[], Any]]) -> list[Any]:
     return results
 
 
-@pytest.fixture
-def publisher(registry):  # type: ignore[no-untyped-def]
+@pytest.fixture(params=["worker", "sequencer-process"])
+def publisher(request, registry, tmp_path):  # type: ignore[no-untyped-def]
+    """Every test twice: the worker's own batches, and the sequencer process's (here a
+    SequencerServer on a real Unix socket; the API reaches it as a worker does)."""
     assert registry.state.sequencer is not None, "batching is on by default"
     registry.state.sequencer.linger = 0.05  # wide window: the threads below share batches
+    if request.param == "sequencer-process":
+        from registry.datasets.sequencer import PublishSequencer, sqlite_lock_file
+        from registry.datasets.sequencer_socket import RemoteSequencer, SequencerServer
+
+        state = registry.state
+        remote = PublishSequencer(state.db, state.services, linger=0.05,
+                                  lock_file=sqlite_lock_file(state.db))
+        server = SequencerServer(remote, tmp_path / "sequencer.sock", b"k" * 32)
+        server.start()
+        request.addfinalizer(server.stop)
+        state.sequencer = remote  # the counters the tests read are the sequencer process's
+        state.remote_sequencer = RemoteSequencer(tmp_path / "sequencer.sock", b"k" * 32)
     registry.org("mot")
     registry.org("moe")
     return registry, registry.auth(registry.token("mot"))
@@ -88,6 +102,38 @@ def test_the_same_generated_slug_twice_in_one_batch(publisher) -> None:  # type:
     assert [r.status_code for r in responses] == [201] * 4
     slugs = {r.get_json()["slug"] for r in responses}
     assert len(slugs) == 4 and "same-title" in slugs
+
+
+def test_a_batch_looks_its_slugs_up_once_and_still_avoids_the_taken_ones(publisher) -> None:  # type: ignore[no-untyped-def]
+    """Under the write lock every round trip counts (PostgreSQL): the slugs a batch's items
+    want are looked up in one query, not one per item, and a slug already in the database,
+    wanted explicitly or generated from a title, is still never given twice."""
+    from sqlalchemy import event
+
+    registry, headers = publisher
+    assert _post(registry, headers, {"metadata": metadata(title={"zh": "旧", "en": "Old name"}),
+                                     "slug": "old-name"}).status_code == 201
+    sequencer = registry.state.sequencer
+    lookups: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
+        if statement.lstrip().startswith("SELECT datasets.slug"):
+            lookups.append(statement)
+
+    event.listen(registry.state.db.engine, "before_cursor_execute", count)
+    try:
+        batches = sequencer.batches
+        bodies = [{"metadata": metadata(title={"zh": f"新{i}", "en": f"Fresh {i}"})}
+                  for i in range(5)]
+        bodies.append({"metadata": metadata(title={"zh": "旧", "en": "Old name"})})
+        bodies.append({"metadata": metadata(), "slug": "old-name"})
+        responses = _together([lambda b=b: _post(registry, headers, b) for b in bodies])
+    finally:
+        event.remove(registry.state.db.engine, "before_cursor_execute", count)
+    assert [r.status_code for r in responses] == [201] * 6 + [409]
+    assert responses[-1].get_json()["errors"][0]["pointer"] == "/slug"
+    assert responses[5].get_json()["slug"].startswith("old-name-")  # taken: suffixed
+    assert len(lookups) <= sequencer.batches - batches < len(bodies)
 
 
 def test_the_same_idempotency_key_in_one_batch_records_once(publisher) -> None:  # type: ignore[no-untyped-def]
