@@ -10,33 +10,14 @@ almost every record is valid and needs no message at all.
 
 from __future__ import annotations
 
-from functools import cache
-from typing import Any, Protocol
+from typing import Any
 
-from registry.datasets.validation import load_schema, metadata_errors
+from registry.datasets.validation import fast_metadata_check, metadata_errors
 from registry.importers.outcomes import ImportRecord, Outcome, RejectedRecord, Visibility
 
 
-class _YesNo(Protocol):
-    def is_valid(self, instance: Any) -> bool: ...
-
-
-@cache
-def _fast_check() -> _YesNo | None:
-    """`jsonschema_rs` compiled from the same schema file; None when it is not installed.
-
-    `validate_formats=False` matches jsonschema's default (format is an annotation in 2020-12;
-    the `pattern`s carry the real rules)."""
-    try:
-        import jsonschema_rs
-    except ImportError:
-        return None
-    return jsonschema_rs.Draft202012Validator(load_schema("dataset.schema.json"),
-                                              validate_formats=False)
-
-
 def _quick_yes(metadata: Any) -> bool:
-    check = _fast_check()
+    check = fast_metadata_check()
     if check is None:
         return False
     try:
