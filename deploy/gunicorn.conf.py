@@ -63,10 +63,10 @@ def _start_sequencer(server):  # type: ignore[no-untyped-def]
     settings = Settings()
     if not settings.publish_batch or os.environ.get("NDR_SEQUENCER", "process") != "process":
         return
-    from registry.datasets.sequencer_socket import default_socket_path
+    from registry.datasets.sequencer_socket import socket_path
 
-    path = settings.sequencer_socket or default_socket_path(settings.var_dir)
-    os.environ["NDR_SEQUENCER_SOCKET"] = str(path)  # inherited by the workers forked next
+    # inherited by the workers forked next
+    os.environ["NDR_SEQUENCER_SOCKET"] = str(socket_path(settings))
     _sequencer = subprocess.Popen([sys.executable, "-c", "from registry.cli import main; main()",
                                    "sequencer"])  # on NDR_SEQUENCER_SOCKET
     server.log.info("publish sequencer process %s started", _sequencer.pid)

@@ -143,10 +143,8 @@ def build_state(settings: Settings, *, database: Database | None = None) -> Regi
             db, state.services, max_batch=settings.publish_batch_size,
             linger=settings.publish_linger_ms / 1000, lock_file=sqlite_lock_file(db))
         if settings.sequencer_socket is not None:
-            state.remote_sequencer = RemoteSequencer(
-                settings.sequencer_socket, socket_key(Path(settings.secret_key_file or
-                                                           settings.var_dir /
-                                                           "session-secret.key")))
+            state.remote_sequencer = RemoteSequencer(settings.sequencer_socket,
+                                                     socket_key(settings))
     return state
 
 

@@ -581,19 +581,15 @@ def sequencer(socket_path: Path | None) -> None:
     import signal
     import threading
 
-    from registry.datasets.sequencer_socket import (
-        SequencerServer,
-        default_socket_path,
-        socket_key,
-    )
+    from registry.datasets.sequencer_socket import SequencerServer, socket_key
+    from registry.datasets.sequencer_socket import socket_path as default_path
 
     state = _state()
     settings = state.settings
     if state.sequencer is None:
         raise click.ClickException("NDR_PUBLISH_BATCH is off: there is nothing to sequence")
-    path = socket_path or settings.sequencer_socket or default_socket_path(settings.var_dir)
-    server = SequencerServer(state.sequencer, path, socket_key(
-        Path(settings.secret_key_file or settings.var_dir / "session-secret.key")))
+    server = SequencerServer(state.sequencer, socket_path or default_path(settings),
+                             socket_key(settings))
 
     stopping = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

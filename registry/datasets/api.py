@@ -18,6 +18,7 @@ from registry.http import (
     registry_state,
 )
 from registry.problems import FieldError, bad_request, conflict
+from registry.state import RegistryState
 
 
 def _respond(answer: actions.Answer) -> Response:
@@ -32,23 +33,23 @@ def _write(write: WriteRequest, conflict_detail: str) -> Response:
     in this process's next batch (the sequencer process is not running or not reachable),
     else in a transaction of its own when batching is off (NDR_PUBLISH_BATCH=0). A lost race
     on a unique constraint is a 409, not a 500."""
-    state = registry_state()
     try:
-        answer = None
-        if state.remote_sequencer is not None:
-            try:
-                answer = state.remote_sequencer.submit(write)
-            except SequencerUnavailable:
-                answer = None  # never sent: recorded here instead
-        if answer is None and state.sequencer is not None:
-            answer = state.sequencer.submit(write.plan, write.slug_candidates())
-        elif answer is None:
-            with state.db.write() as session:
-                (answer,) = actions.record_plans(session, state.services,
-                                                 [write.plan(session, None)])
+        return _respond(_record(registry_state(), write))
     except (IntegrityError, IntegrityConflict):
         raise conflict(conflict_detail) from None
-    return _respond(answer)
+
+
+def _record(state: RegistryState, write: WriteRequest) -> actions.Answer:
+    if state.remote_sequencer is not None:
+        try:
+            return state.remote_sequencer.submit(write)
+        except SequencerUnavailable:
+            pass  # never sent: recorded here instead
+    if state.sequencer is not None:
+        return state.sequencer.submit(write.plan, write.slug_candidates())
+    with state.db.write() as session:
+        (answer,) = actions.record_plans(session, state.services, [write.plan(session, None)])
+    return answer
 
 
 def create_dataset() -> Response:

@@ -40,6 +40,7 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
+from registry.config import Settings
 from registry.datasets.actions import Answer
 from registry.datasets.sequencer import PublishSequencer
 from registry.datasets.write_requests import WriteRequest
@@ -67,15 +68,14 @@ def default_socket_path(var_dir: Path) -> Path:
     return Path(tempfile.gettempdir()) / f"ndr-sequencer-{digest}.sock"
 
 
-def socket_key(secret_file: Path) -> bytes:
+def socket_path(settings: Settings) -> Path:
+    return settings.sequencer_socket or default_socket_path(settings.var_dir)
+
+
+def socket_key(settings: Settings) -> bytes:
     """The connection key: derived from the session secret, so no further secret file."""
-    return hashlib.sha256(b"ndr publish sequencer\0" + secret_file.read_bytes()).digest()
-
-
-def _problem_fields(problem: Problem) -> dict[str, Any]:
-    fields = asdict(problem)
-    fields["errors"] = [asdict(error) for error in problem.errors]
-    return fields
+    secret = Path(settings.secret_key_file or settings.var_dir / "session-secret.key")
+    return hashlib.sha256(b"ndr publish sequencer\0" + secret.read_bytes()).digest()
 
 
 def _problem_from(fields: dict[str, Any]) -> Problem:
@@ -161,7 +161,7 @@ class SequencerServer:
         except Problem as problem:
             if problem.slug == "shutting-down":  # stopped before its batch: not recorded
                 return "unavailable", None
-            return "problem", _problem_fields(problem)
+            return "problem", asdict(problem)  # FieldErrors become dicts too
         except IntegrityError:
             return "integrity", None
         except Exception as exc:  # the worker turns it into its usual 500 problem

@@ -43,7 +43,7 @@ class _YesNo(Protocol):
 
 
 @cache
-def fast_metadata_check() -> _YesNo | None:
+def _fast_metadata_check() -> _YesNo | None:
     """`jsonschema_rs` compiled from the same schema file (None when it is not installed): a
     yes/no in microseconds. Pure-Python jsonschema took about a fifth of a publish's CPU, and
     almost every entry is valid and needs no message. `validate_formats=False` matches
@@ -56,16 +56,23 @@ def fast_metadata_check() -> _YesNo | None:
                                               validate_formats=False)
 
 
+def metadata_surely_valid(metadata: Any) -> bool:
+    """jsonschema_rs's yes; False also when it is missing or cannot take the text (lone
+    surrogates), and then the reference decides."""
+    check = _fast_metadata_check()
+    if check is None:
+        return False
+    try:
+        return check.is_valid(metadata)
+    except (ValueError, UnicodeError):
+        return False
+
+
 def metadata_schema_errors(metadata: Any, prefix: str = "/metadata") -> list[FieldError]:
     """The schema's verdict: jsonschema_rs says whether there is anything to report; only
     then does jsonschema (the reference) find every error with its message."""
-    check = fast_metadata_check()
-    if check is not None:
-        try:
-            if check.is_valid(metadata):
-                return []
-        except (ValueError, UnicodeError):  # text Rust cannot take: ask the reference
-            pass
+    if metadata_surely_valid(metadata):
+        return []
     return collect_errors(metadata_validator(), metadata, prefix)
 
 

@@ -12,23 +12,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from registry.datasets.validation import fast_metadata_check, metadata_errors
+from registry.datasets.validation import metadata_errors, metadata_surely_valid
 from registry.importers.outcomes import ImportRecord, Outcome, RejectedRecord, Visibility
-
-
-def _quick_yes(metadata: Any) -> bool:
-    check = fast_metadata_check()
-    if check is None:
-        return False
-    try:
-        return check.is_valid(metadata)
-    except (ValueError, UnicodeError):  # text Rust cannot take (lone surrogates): ask the reference
-        return False
 
 
 def validation_errors(metadata: Any) -> list[str]:
     """Every problem as "json/pointer: message" (pointers into the metadata); empty when valid."""
-    if _quick_yes(metadata):
+    if metadata_surely_valid(metadata):
         return []
     return [f"{error.pointer or '/'}: {error.detail}"
             for error in metadata_errors(metadata, prefix="")]
