@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -73,6 +74,14 @@ NAMING_CONVENTION = {
 _Index = BigInteger().with_variant(Integer(), "sqlite")
 _HEAD_ID = 1
 _INSERT_CHUNK = 10_000
+# What an append reads first, in one statement: the head (id 1, _HEAD_ID: the one head row),
+# whether an alarm is open, and the newest checkpoint's size and root.
+_HEAD_FOR_APPEND = (
+    "SELECT size, root, "
+    "(SELECT id FROM log_audit_alarms WHERE acknowledged_at IS NULL LIMIT 1), "
+    "(SELECT size FROM log_checkpoints ORDER BY size DESC LIMIT 1), "
+    "(SELECT root FROM log_checkpoints ORDER BY size DESC LIMIT 1) "
+    "FROM log_head WHERE id = 1")
 MAX_ENTRY_SIZE = 0xFFFF
 
 
@@ -200,6 +209,16 @@ class LogRangeError(ValueError):
 class AppendedLeaf:
     index: int
     leaf_hash: bytes
+
+
+@dataclass(frozen=True)
+class PlannedAppend:
+    """An append checked under the head lock, not yet stored (`TransparencyLog.plan_append`)."""
+
+    leaves: list[AppendedLeaf]
+    entry_rows: list[dict[str, Any]]
+    hash_rows: list[dict[str, Any]]
+    head: dict[str, Any] | None  # the head's new size and root (None: nothing to append)
 
 
 @dataclass(frozen=True)
@@ -372,23 +391,29 @@ class TransparencyLog:
     # -- append ----------------------------------------------------------------------------
 
     def append(self, session: Session, entries: Sequence[bytes]) -> list[AppendedLeaf]:
-        """Append entries in the caller's transaction; indexes are known before commit.
+        """Append entries in the caller's transaction; indexes are known before commit."""
+        planned = self.plan_append(session, entries)
+        self.write_append(session, planned)
+        return planned.leaves
+
+    def plan_append(self, session: Session, entries: Sequence[bytes]) -> PlannedAppend:
+        """Everything an append reads and checks, under the head row's lock; nothing written.
 
         All new stored hashes are computed in memory from the tree's right edge (log2 n rows
-        read) and inserted with executemany, so a bulk import costs O(k) writes for k entries.
+        read), so a bulk import costs O(k) writes for k entries. `write_append` stores them:
+        its statements read nothing back, so a caller may send them in one round trip
+        together with its own (`registry.database.pipelined`).
         """
         for entry in entries:
             if not isinstance(entry, bytes | bytearray) or len(entry) > MAX_ENTRY_SIZE:
                 raise ValueError("log entries must be bytes of at most 65535")
         if not entries:
-            return []
-        size, head_root = self._head(session, lock=True)
-        require_not_halted(session)
+            return PlannedAppend([], [], [], None)
+        size, head_root, latest = self._head_for_append(session)
         # Never a receipt without a checkpoint behind it: if the stored tree could not be
         # signed (its right edge does not give the head root, or it does not extend the last
         # signed checkpoint), refuse the write now instead of acknowledging it. The right
         # edge and the consistency proof's hashes come in one read.
-        latest = self._latest_size_and_root(session)
         edge_indexes = tlog.right_edge_indexes(size)
         need = list(edge_indexes)
         if latest is not None and 0 < latest.size < size:
@@ -401,15 +426,45 @@ class TransparencyLog:
         leaves = [tlog.hash_leaf(bytes(e)) for e in entries]
         result = tlog.append_leaves(size, right_edge, leaves)
         now = datetime.now(UTC)
-        entry_rows = [{"idx": size + i, "entry": bytes(e), "leaf_hash": leaves[i],
-                       "created_at": now} for i, e in enumerate(entries)]
-        hash_rows = [{"idx": idx, "hash": h} for idx, h in result.stored]
-        for rows, table in ((entry_rows, LogEntry), (hash_rows, LogHash)):
+        return PlannedAppend(
+            leaves=[AppendedLeaf(index=size + i, leaf_hash=leaf) for i, leaf in enumerate(leaves)],
+            entry_rows=[{"idx": size + i, "entry": bytes(e), "leaf_hash": leaves[i],
+                         "created_at": now} for i, e in enumerate(entries)],
+            hash_rows=[{"idx": idx, "hash": h} for idx, h in result.stored],
+            head={"size": size + len(entries), "root": result.root})
+
+    def write_append(self, session: Session, planned: PlannedAppend) -> None:
+        """Store a planned append: its entries, new hashes and head (statements only)."""
+        if planned.head is None:
+            return
+        for rows, table in ((planned.entry_rows, LogEntry), (planned.hash_rows, LogHash)):
             for start in range(0, len(rows), _INSERT_CHUNK):
                 session.execute(insert(table), rows[start:start + _INSERT_CHUNK])
-        session.execute(update(LogHead).where(LogHead.id == _HEAD_ID).values(
-            size=size + len(entries), root=result.root))
-        return [AppendedLeaf(index=size + i, leaf_hash=leaf) for i, leaf in enumerate(leaves)]
+        session.execute(update(LogHead).where(LogHead.id == _HEAD_ID).values(**planned.head))
+
+    def _head_for_append(self, session: Session) -> tuple[int, bytes, SignedCheckpoint | None]:
+        """The head (locked until commit), refused while an alarm is open, and the newest
+        checkpoint's (size, root): one statement, one round trip on PostgreSQL.
+
+        The scalar subqueries read the statement's snapshot. Should the head lock have to
+        wait for another appender, that snapshot predates its commit: the checkpoint read may
+        then be an older one (which the newer one extends, so the check still holds) and an
+        alarm raised meanwhile is seen by the next append, as one raised just after this
+        statement would be. Catalogue writes take the catalogue write lock first, so their
+        head lock never waits on one another."""
+        postgres = session.get_bind().dialect.name == "postgresql"
+        row = session.connection().exec_driver_sql(
+            _HEAD_FOR_APPEND + (" FOR UPDATE" if postgres else "")).first()
+        if row is None:  # a new log: create the head row, then read as before
+            size, root = self._head(session, lock=True)
+            require_not_halted(session)
+            return size, root, self._latest_size_and_root(session)
+        if row[2] is not None:
+            require_not_halted(session)  # raises with the alarm's details
+        latest = None if row[3] is None else SignedCheckpoint(
+            origin=self.origin, size=int(row[3]), root=bytes(row[4]), note="",
+            created_at=datetime.now(UTC))
+        return int(row[0]), bytes(row[1]), latest
 
     # -- reads -----------------------------------------------------------------------------
 

@@ -29,6 +29,9 @@ from search.schema import create_search_schema, drop_search_schema
 
 class SearchBackend(Protocol):
     name: str
+    # True when index() and remove() only append change-feed rows and read nothing back: a
+    # publish batch may then send them with its other statements in one round trip.
+    updates_only_write: bool
 
     def index(self, session: Session, docs: Sequence[SearchDocument]) -> None: ...
 

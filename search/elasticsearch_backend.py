@@ -471,6 +471,7 @@ class ElasticsearchBackend:
     ``flavour`` says which engine (and so which client) is behind it."""
 
     name = "elasticsearch"
+    updates_only_write = True  # a change-feed row; the drain sends it to the cluster
 
     def __init__(self, client: ClusterClient, *, index_prefix: str = "ndr") -> None:
         self.client = client

@@ -121,6 +121,7 @@ class SqlSearchBackend:
     """Base class; see SqliteFtsBackend and PostgresFtsBackend."""
 
     name = "sql"
+    updates_only_write = False  # an update reads the documents' ids first
 
     # ---- engine-specific hooks -----------------------------------------------------------
     def _allocate_doc_ids(self, session: Session, count: int) -> list[int]:

@@ -127,6 +127,7 @@ class TantivyEngine:
     """A `search.SearchBackend` over a Tantivy directory (see the module docstring)."""
 
     name = "tantivy"
+    updates_only_write = True  # a change-feed row; the indexer applies it
 
     def __init__(self, path: str | Path, *, lease_ttl: float = 10.0,
                  freshness_wait: float = 5.0, batch: int = BATCH,

@@ -13,7 +13,7 @@ import hashlib
 import json
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -22,8 +22,9 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from anchoring.auditor import entry as entry_format
+from anchoring.log_store import PlannedAppend
 from registry.auth.principal import Principal, require_role
-from registry.database import serialize_catalogue_writes
+from registry.database import pipelined, serialize_catalogue_writes
 from registry.datasets.canonical import (
     canonical_json,
     canonical_metadata,
@@ -64,11 +65,14 @@ LOGGED_CHANGES = {Change.PUBLISHED, Change.UPDATED, Change.WITHDRAWN}
 
 
 class LogLike(Protocol):
-    def append(self, session: Session, entries: Any) -> list[Any]: ...
+    def plan_append(self, session: Session, entries: Sequence[bytes]) -> PlannedAppend: ...
+    def write_append(self, session: Session, planned: PlannedAppend) -> None: ...
     def sign_receipt(self, index: int, leaf_hash: bytes, when: datetime) -> str: ...
 
 
 class SearchLike(Protocol):
+    updates_only_write: bool
+
     def index(self, session: Session, docs: Any) -> None: ...
     def remove(self, session: Session, dataset_ids: Any) -> None: ...
 
@@ -313,8 +317,8 @@ def record_versions(session: Session, services: Services, changes: list[VersionC
     logged = [i for i, c in enumerate(changes) if c.change in LOGGED_CHANGES]
     salts = {i: metadata_salt_for(changes[i]) for i in logged}
     entries = {i: log_entry_for(changes[i], changes[i].canonical, salts[i]) for i in logged}
-    leaves = services.log.append(session, [entries[i] for i in logged]) if logged else []
-    leaf_by_change = dict(zip(logged, leaves, strict=True))
+    append = services.log.plan_append(session, [entries[i] for i in logged])
+    leaf_by_change = dict(zip(logged, append.leaves, strict=True))
 
     rows = []
     for i, change in enumerate(changes):
@@ -331,12 +335,20 @@ def record_versions(session: Session, services: Services, changes: list[VersionC
             if leaf and receipts else None,
             "note": change.note, "created_by": change.created_by, "created_at": change.now})
         _advance_dataset(change)
+    session.flush()  # updates of existing datasets (the ORM reads their row counts)
     new_datasets = [dataset_row(c.dataset) for c in changes if c.new_dataset]
-    if new_datasets:
-        session.execute(insert(Dataset), new_datasets)
-    session.flush()  # updates of existing datasets
-    session.execute(insert(DatasetVersion), rows)
-    _update_search(session, services, changes)
+    docs, removed = _search_updates(changes)
+    feed_only = services.search.updates_only_write
+    # Everything read and computed above; below only statements, nothing read back.
+    with pipelined(session):
+        services.log.write_append(session, append)
+        if new_datasets:
+            session.execute(insert(Dataset), new_datasets)
+        session.execute(insert(DatasetVersion), rows)
+        if feed_only:
+            _update_search(session, services, docs, removed)
+    if not feed_only:
+        _update_search(session, services, docs, removed)  # this engine reads before it writes
     if len(rows) > 16:
         return []
     out = [DatasetVersion(**row) for row in rows]
@@ -366,7 +378,9 @@ def _advance_dataset(change: VersionChange) -> None:
         dataset.released_state = change.state.value
 
 
-def _update_search(session: Session, services: Services, changes: list[VersionChange]) -> None:
+def _search_updates(changes: list[VersionChange]) -> tuple[list[dict[str, Any]], list[str]]:
+    """The index documents and removals of recorded changes. Built before the batch's
+    statements are pipelined: an organisation's ancestry may be loaded from the database."""
     docs, removed = [], []
     ancestries: dict[str, list[Organization]] = {}
     for change in changes:
@@ -381,6 +395,11 @@ def _update_search(session: Session, services: Services, changes: list[VersionCh
                 visibility=change.visibility.value, metadata=change.metadata,
                 organization=org, modified=change.now, ancestry=ancestries[org.id],
                 analysed=change.analysed))
+    return docs, removed
+
+
+def _update_search(session: Session, services: Services, docs: list[dict[str, Any]],
+                   removed: list[str]) -> None:
     if docs:
         services.search.index(session, docs)
     if removed:
