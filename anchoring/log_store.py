@@ -434,13 +434,15 @@ class TransparencyLog:
             head={"size": size + len(entries), "root": result.root})
 
     def write_append(self, session: Session, planned: PlannedAppend) -> None:
-        """Store a planned append: its entries, new hashes and head (statements only)."""
+        """Store a planned append: its entries, new hashes and head (statements only, on the
+        tables themselves: the ORM's bulk machinery cost more than the statements)."""
         if planned.head is None:
             return
         for rows, table in ((planned.entry_rows, LogEntry), (planned.hash_rows, LogHash)):
             for start in range(0, len(rows), _INSERT_CHUNK):
-                session.execute(insert(table), rows[start:start + _INSERT_CHUNK])
-        session.execute(update(LogHead).where(LogHead.id == _HEAD_ID).values(**planned.head))
+                session.execute(insert(table.__table__), rows[start:start + _INSERT_CHUNK])
+        head = LogHead.__table__
+        session.execute(update(head).where(head.c.id == _HEAD_ID).values(**planned.head))
 
     def _head_for_append(self, session: Session) -> tuple[int, bytes, SignedCheckpoint | None]:
         """The head (locked until commit), refused while an alarm is open, and the newest

@@ -342,9 +342,9 @@ def record_versions(session: Session, services: Services, changes: list[VersionC
     # Everything read and computed above; below only statements, nothing read back.
     with pipelined(session):
         services.log.write_append(session, append)
-        if new_datasets:
-            session.execute(insert(Dataset), new_datasets)
-        session.execute(insert(DatasetVersion), rows)
+        if new_datasets:  # on the tables: the ORM's bulk insert only added its own cost
+            session.execute(insert(Dataset.__table__), new_datasets)
+        session.execute(insert(DatasetVersion.__table__), rows)
         if feed_only:
             _update_search(session, services, docs, removed)
     if not feed_only:
