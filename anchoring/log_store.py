@@ -455,12 +455,12 @@ class TransparencyLog:
         statement would be. Catalogue writes take the catalogue write lock first, so their
         head lock never waits on one another."""
         postgres = session.get_bind().dialect.name == "postgresql"
-        row = session.connection().exec_driver_sql(
-            _HEAD_FOR_APPEND + (" FOR UPDATE" if postgres else "")).first()
-        if row is None:  # a new log: create the head row, then read as before
-            size, root = self._head(session, lock=True)
-            require_not_halted(session)
-            return size, root, self._latest_size_and_root(session)
+        statement = _HEAD_FOR_APPEND + (" FOR UPDATE" if postgres else "")
+        row = session.connection().exec_driver_sql(statement).first()
+        if row is None:  # a new log: create its head row, then read the same way
+            session.execute(_insert_ignoring_conflicts(session, LogHead).values(
+                id=_HEAD_ID, size=0, root=tlog.empty_tree_hash()))
+            row = session.connection().exec_driver_sql(statement).one()
         if row[2] is not None:
             require_not_halted(session)  # raises with the alarm's details
         latest = None if row[3] is None else SignedCheckpoint(
@@ -527,16 +527,6 @@ class TransparencyLog:
     def signed_row(row: LogCheckpoint, origin: str) -> SignedCheckpoint:
         return SignedCheckpoint(origin=origin, size=int(row.size), root=bytes(row.root),
                                 note=row.note, created_at=_as_utc(row.created_at))
-
-    def _latest_size_and_root(self, session: Session) -> SignedCheckpoint | None:
-        """(size, root) of the newest checkpoint row, straight from the driver (every append
-        reads it); the note is not needed to check that the tree extends it."""
-        row = session.connection().exec_driver_sql(
-            "SELECT size, root FROM log_checkpoints ORDER BY size DESC LIMIT 1").first()
-        if row is None:
-            return None
-        return SignedCheckpoint(origin=self.origin, size=int(row[0]), root=bytes(row[1]),
-                                note="", created_at=datetime.now(UTC))
 
     def latest_checkpoint(self, session: Session) -> SignedCheckpoint | None:
         row = session.execute(
