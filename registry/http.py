@@ -147,8 +147,8 @@ def current_principal() -> Principal | None:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise unauthorized("use 'Authorization: Bearer <token>'")
-        with registry_state().db.read() as session:
-            principal = authenticate_token(session, token.strip())
+        with registry_state().db.read_connection() as connection:
+            principal = authenticate_token(connection, token.strip())
         if principal is None:
             raise unauthorized("the token is unknown, expired or revoked")
     else:

@@ -33,7 +33,13 @@ class ApiToken(Base):
     minted_by: Mapped[str | None] = mapped_column(String(16), index=True)
 
     def is_active(self, now: datetime) -> bool:
-        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+        return token_is_active(self.revoked_at, self.expires_at, now)
+
+
+def token_is_active(revoked_at: datetime | None, expires_at: datetime | None,
+                    now: datetime) -> bool:
+    """Whether a token with these dates still authenticates (not revoked, not expired)."""
+    return revoked_at is None and (expires_at is None or expires_at > now)
 
 
 class UserSession(Base):
