@@ -346,8 +346,8 @@ class TantivyEngine:
         target = self._required_position(feed.head(session))
         if position >= max(target, 0):
             return searcher
-        if position < 0 and target == 0 and self._write_sessions is None:
-            return searcher  # nothing written yet and nobody here to fill the index
+        if position < 0 and target == 0 and (self._write_sessions is None or self._source is None):
+            return searcher  # nothing written yet and nothing here to fill the index from
         if self._reload_if_committed() >= max(target, 0):
             return self._current()[0]
         if self._write_sessions is not None:

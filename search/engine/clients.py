@@ -40,7 +40,8 @@ class ClusterClient(Protocol):
     def count(self, index: str) -> int: ...
     def search(self, index: str, body: Json) -> Json: ...
     def streaming_bulk(self, actions: Iterable[Json], *, require_alias: bool = False,
-                       max_retries: int = 0) -> Iterator[tuple[bool, Json]]: ...
+                       max_retries: int = 0, initial_backoff: float = 2.0,
+                       ) -> Iterator[tuple[bool, Json]]: ...
     def bulk(self, actions: Iterable[Json]) -> tuple[int, list[Json]]: ...
     def scan(self, index: str, query: Json, source: list[str]) -> Iterator[Json]: ...
     def close(self) -> None: ...
@@ -118,11 +119,13 @@ class OpenSearchClient:
         return dict(self.raw.search(index=index, body=body))
 
     def streaming_bulk(self, actions: Iterable[Json], *, require_alias: bool = False,
-                       max_retries: int = 0) -> Iterator[tuple[bool, Json]]:
+                       max_retries: int = 0, initial_backoff: float = 2.0,
+                       ) -> Iterator[tuple[bool, Json]]:
         params = {"require_alias": "true"} if require_alias else {}
         yield from self._helpers.streaming_bulk(
             self.raw, actions, raise_on_error=False, raise_on_exception=False,
-            max_retries=max_retries, yield_ok=True, params=params)
+            max_retries=max_retries, initial_backoff=initial_backoff, yield_ok=True,
+            params=params)
 
     def bulk(self, actions: Iterable[Json]) -> tuple[int, list[Json]]:
         ok, errors = self._helpers.bulk(self.raw, actions, chunk_size=500,
@@ -192,11 +195,12 @@ class ElasticsearchClient:
         return dict(self.raw.search(index=index, **body))
 
     def streaming_bulk(self, actions: Iterable[Json], *, require_alias: bool = False,
-                       max_retries: int = 0) -> Iterator[tuple[bool, Json]]:
+                       max_retries: int = 0, initial_backoff: float = 2.0,
+                       ) -> Iterator[tuple[bool, Json]]:
         extra: Json = {"require_alias": True} if require_alias else {}
         yield from self._helpers.streaming_bulk(
             self.raw, actions, raise_on_error=False, raise_on_exception=False,
-            max_retries=max_retries, yield_ok=True, **extra)
+            max_retries=max_retries, initial_backoff=initial_backoff, yield_ok=True, **extra)
 
     def bulk(self, actions: Iterable[Json]) -> tuple[int, list[Json]]:
         ok, errors = self._helpers.bulk(self.raw, actions, chunk_size=500,

@@ -476,7 +476,7 @@ def test_a_cluster_added_after_the_feed_was_pruned_starts_from_the_catalogue(
     """The migration case: Tantivy has applied and pruned the feed before the cluster exists.
     The cluster's first index is filled from the catalogue, its cursor set to the head read
     before the documents; later rows are shipped on top; nothing is missing."""
-    from search.elasticsearch_backend import ensure_fed_index, new_holder
+    from search.elasticsearch_backend import ensure_fed_index
     from search.tantivy_engine import TantivyEngine
 
     tantivy = TantivyEngine(tmp_path / "ix")
@@ -494,7 +494,9 @@ def test_a_cluster_added_after_the_feed_was_pruned_starts_from_the_catalogue(
     backend = ElasticsearchBackend(client, index_prefix=prefix)
     try:
         backend.attach(db.write, lambda session: list(catalogue.values()))
-        assert ensure_fed_index(db.write, client, index_prefix=prefix, holder=new_holder(),
+        # the backend's own holder fills the index, as its outbox worker does; another holder
+        # would keep the lease for its 30 s term and the drain below would wait that long
+        assert ensure_fed_index(db.write, client, index_prefix=prefix, holder=backend.holder,
                                 source=lambda session: list(catalogue.values()))
         with db.write() as session:
             updated = doc("c2", version=2, title_en="canal weirs")
@@ -503,6 +505,7 @@ def test_a_cluster_added_after_the_feed_was_pruned_starts_from_the_catalogue(
         del catalogue["c4"]
         backend.wait_for_outbox(db.write)
         assert tantivy.index_step() == 2
+        assert tantivy.index_step() == 0  # caught up: Tantivy records its position now
         truth = list(catalogue.values())
         assert check(client, truth, index_prefix=prefix).clean
         assert tantivy.indexed_versions() == {d["dataset_id"]: d["version"] for d in truth}

@@ -11,6 +11,7 @@ import urllib.error
 import urllib.request
 from http.cookies import SimpleCookie
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -25,6 +26,7 @@ from tests.security.servers import REPO, Gunicorn, _env, _free_port, _ndr_init, 
 READY_HOOK = '''
 import os, time
 from pathlib import Path
+from typing import Any
 
 def post_fork(server, worker):
     import app  # noqa: F401 - the slow imports, done before the barrier
@@ -119,10 +121,11 @@ def _load_journal_key(path: str) -> bytes:
 LOADERS = {"session-secret": _load_session_secret, "anchor-journal-key": _load_journal_key}
 
 
-def _race(loader: str, path: str, start_at: float,
+def _race(loader: str, path: str, ready: Any, start_at: Any,
           results: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
-    while time.time() < start_at:  # released together, as forked workers reaching create_app
-        pass
+    ready.wait()  # every process is up; the test then sets the instant of the release
+    while start_at.value == 0.0 or time.time() < start_at.value:
+        pass  # released together, as forked workers reaching create_app
     try:
         results.put(("ok", LOADERS[loader](path)))
     except Exception as exc:  # reported to the test, which fails on it
@@ -138,11 +141,15 @@ def test_workers_loading_a_missing_secret_at_once_agree(tmp_path: Path, loader: 
     for attempt in range(20):
         path = str(tmp_path / f"{loader}-{attempt}.key")
         results = context.Queue()
-        start_at = time.time() + 0.5
-        processes = [context.Process(target=_race, args=(loader, path, start_at, results))
+        ready = context.Barrier(13)
+        start_at = context.Value("d", 0.0)
+        processes = [context.Process(target=_race,
+                                     args=(loader, path, ready, start_at, results))
                      for _ in range(12)]
         for process in processes:
             process.start()
+        ready.wait(timeout=60)
+        start_at.value = time.time() + 0.02  # all 12 spin on the clock until then
         outcomes = [results.get(timeout=60) for _ in processes]
         for process in processes:
             process.join(30)
