@@ -30,6 +30,10 @@ def _open_first_result(page: Page, portal: LivePortal, query: str) -> None:
     expect(page.locator("#results-title")).to_contain_text("找到")
     page.locator(".cards h3 a").first.click()
     expect(page.locator("h1#title")).to_be_visible()
+    # Click only once the page has settled: in one CI run the click on "verify" reached no
+    # handler (no proof was fetched) while the page's scripts and styles were still arriving,
+    # most likely a layout shift between Playwright's stability check and the click.
+    page.wait_for_load_state("networkidle")
 
 
 def _verify_current_version(page: Page) -> None:
