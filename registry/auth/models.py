@@ -32,9 +32,6 @@ class ApiToken(Base):
     # token revokes everything it minted, so a leaked admin token cannot leave heirs behind.
     minted_by: Mapped[str | None] = mapped_column(String(16), index=True)
 
-    def is_active(self, now: datetime) -> bool:
-        return token_is_active(self.revoked_at, self.expires_at, now)
-
 
 def token_is_active(revoked_at: datetime | None, expires_at: datetime | None,
                     now: datetime) -> bool:

@@ -206,6 +206,21 @@ def test_a_search_inside_a_write_transaction_does_not_wait_for_itself(
     engine.release()
 
 
+def test_an_empty_index_with_nothing_to_fill_it_from_does_not_wait(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No catalogue source and an empty feed: there is nothing to wait for, so a search
+    answers at once instead of sleeping through its freshness limit."""
+    engine = TantivyEngine(tmp_path / "ix", freshness_wait=30.0)
+    engine.attach(db.write)
+    sleeps: list[float] = []
+    monkeypatch.setattr("search.tantivy_engine.time.sleep", sleeps.append)
+    with db.read() as session:
+        assert engine.search(session, SearchQuery(q="anything")).total == 0
+    assert sleeps == []
+    engine.release()
+
+
 @pytest.mark.parametrize("payload", ["{", '{"dataset_id": 1}', "null", None])
 def test_a_corrupt_feed_row_is_skipped_not_fatal(
     db: Database, tmp_path: Path, payload: str | None

@@ -26,7 +26,6 @@ from tests.security.servers import REPO, Gunicorn, _env, _free_port, _ndr_init, 
 READY_HOOK = '''
 import os, time
 from pathlib import Path
-from typing import Any
 
 def post_fork(server, worker):
     import app  # noqa: F401 - the slow imports, done before the barrier
