@@ -29,6 +29,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     DateTime,
+    Executable,
     Integer,
     LargeBinary,
     MetaData,
@@ -36,6 +37,7 @@ from sqlalchemy import (
     Text,
     insert,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -83,6 +85,7 @@ _HEAD_FOR_APPEND = (
     "(SELECT root FROM log_checkpoints ORDER BY size DESC LIMIT 1) "
     "FROM log_head WHERE id = 1")
 MAX_ENTRY_SIZE = 0xFFFF
+_HEAD_READ_AHEAD = "ndr.log_head_read_ahead"  # session.info: (transaction, head, hashes)
 
 
 class LogBase(DeclarativeBase):
@@ -270,9 +273,22 @@ def hash_reader(session: Session):  # type: ignore[no-untyped-def]
     return read_hashes
 
 
-def _prefetched(read: tlog.HashReader, indexes: list[int]) -> tlog.HashReader:
-    """A reader that answers from one batch read up front (falling back to `read`)."""
-    cached = dict(zip(indexes, read(indexes), strict=True)) if indexes else {}
+def _append_reads(size: int, checkpoint_size: int) -> list[int]:
+    """The stored hashes an append to a tree of `size` reads: its right edge, and the proof
+    that the tree extends the newest checkpoint (of `checkpoint_size`)."""
+    need = tlog.right_edge_indexes(size)
+    if 0 < checkpoint_size < size:
+        need += tlog.tree_proof_indexes(size, checkpoint_size)
+    return need
+
+
+def _prefetched(read: tlog.HashReader, indexes: list[int],
+                read_ahead: dict[int, bytes] | None = None) -> tlog.HashReader:
+    """A reader that answers from one batch read up front (falling back to `read`).
+    `read_ahead`: hashes already read in this transaction; only the others are read."""
+    cached = dict(read_ahead or {})
+    missing = [i for i in dict.fromkeys(indexes) if i not in cached]
+    cached.update(zip(missing, read(missing), strict=True))
 
     def read_hashes(wanted: list[int]) -> list[bytes]:
         if all(i in cached for i in wanted):
@@ -297,6 +313,10 @@ class TransparencyLog:
         # Re-reads the key file: after `ndr log rotate-key` the checkpointer of a running
         # process picks the new key up by itself (see `current_signer`).
         self._key_loader = key_loader
+        # Where this process's last append left the log: (size, newest checkpoint's size).
+        # Only a guess of which hashes the next append reads, so that they can be read with
+        # the head; whatever is read is still checked against the head read under the lock.
+        self._head_hint: tuple[int, int] | None = None
 
     # -- keys ------------------------------------------------------------------------------
 
@@ -409,22 +429,24 @@ class TransparencyLog:
                 raise ValueError("log entries must be bytes of at most 65535")
         if not entries:
             return PlannedAppend([], [], [], None)
+        read_ahead = self._read_ahead(session)
         size, head_root, latest = self._head_for_append(session)
+        session.info.pop(_HEAD_READ_AHEAD, None)  # used once: a second append reads afresh
         # Never a receipt without a checkpoint behind it: if the stored tree could not be
         # signed (its right edge does not give the head root, or it does not extend the last
         # signed checkpoint), refuse the write now instead of acknowledging it. The right
         # edge and the consistency proof's hashes come in one read.
         edge_indexes = tlog.right_edge_indexes(size)
-        need = list(edge_indexes)
-        if latest is not None and 0 < latest.size < size:
-            need += tlog.tree_proof_indexes(size, latest.size)
-        reader = _prefetched(hash_reader(session), need)
+        checkpoint_size = latest.size if latest is not None else 0
+        reader = _prefetched(hash_reader(session), _append_reads(size, checkpoint_size),
+                             read_ahead[1] if read_ahead is not None else None)
         right_edge = reader(edge_indexes)
         if tlog.root_from_right_edge(right_edge) != head_root:
             raise LogError(f"stored hashes do not recompute the head root at size {size}")
         self.require_extends(session, size, head_root, reader, latest)
         leaves = [tlog.hash_leaf(bytes(e)) for e in entries]
         result = tlog.append_leaves(size, right_edge, leaves)
+        self._head_hint = (size + len(entries), checkpoint_size)
         now = datetime.now(UTC)
         return PlannedAppend(
             leaves=[AppendedLeaf(index=size + i, leaf_hash=leaf) for i, leaf in enumerate(leaves)],
@@ -444,6 +466,38 @@ class TransparencyLog:
         head = LogHead.__table__
         session.execute(update(head).where(head.c.id == _HEAD_ID).values(**planned.head))
 
+    @staticmethod
+    def _head_for_append_sql(session: Session) -> str:
+        postgres = session.get_bind().dialect.name == "postgresql"
+        return _HEAD_FOR_APPEND + (" FOR UPDATE" if postgres else "")
+
+    def head_for_append_statements(self, session: Session) -> list[Executable]:
+        """The reads of this transaction's next append, for a caller that sends them together
+        with its own (`registry.database.read_together`) and hands their rows back through
+        `use_head_for_append`. Only once the caller holds the catalogue write lock: the head
+        read locks the head row and must see the previous append. The hashes are those the
+        append will need if the log is where this process's last append left it; the append
+        reads any others itself, and checks all against the head as always."""
+        statements: list[Executable] = [text(self._head_for_append_sql(session))]
+        if self._head_hint is not None:
+            statements.append(select(LogHash.idx, LogHash.hash).where(
+                LogHash.idx.in_(_append_reads(*self._head_hint))))
+        return statements
+
+    def use_head_for_append(self, session: Session, rows: Sequence[Sequence[Any]]) -> None:
+        """The next append in this transaction starts from these rows instead of reading."""
+        head = rows[0][0] if rows and rows[0] else None
+        hashes = {int(idx): bytes(h) for idx, h in rows[1]} if len(rows) > 1 else {}
+        session.info[_HEAD_READ_AHEAD] = (session.get_transaction(), head, hashes)
+
+    @staticmethod
+    def _read_ahead(session: Session) -> tuple[Any, dict[int, bytes]] | None:
+        """The head row and hashes given by `use_head_for_append` in this transaction, once."""
+        given = session.info.get(_HEAD_READ_AHEAD)
+        if given is None or given[0] is not session.get_transaction() or given[1] is None:
+            return None
+        return given[1], given[2]
+
     def _head_for_append(self, session: Session) -> tuple[int, bytes, SignedCheckpoint | None]:
         """The head (locked until commit), refused while an alarm is open, and the newest
         checkpoint's (size, root): one statement, one round trip on PostgreSQL.
@@ -454,9 +508,10 @@ class TransparencyLog:
         alarm raised meanwhile is seen by the next append, as one raised just after this
         statement would be. Catalogue writes take the catalogue write lock first, so their
         head lock never waits on one another."""
-        postgres = session.get_bind().dialect.name == "postgresql"
-        statement = _HEAD_FOR_APPEND + (" FOR UPDATE" if postgres else "")
-        row = session.connection().exec_driver_sql(statement).first()
+        statement = self._head_for_append_sql(session)
+        read_ahead = self._read_ahead(session)
+        row = (read_ahead[0] if read_ahead is not None
+               else session.connection().exec_driver_sql(statement).first())
         if row is None:  # a new log: create its head row, then read the same way
             session.execute(_insert_ignoring_conflicts(session, LogHead).values(
                 id=_HEAD_ID, size=0, root=tlog.empty_tree_hash()))

@@ -13,12 +13,12 @@ import hashlib
 import json
 import re
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import insert, select
+from sqlalchemy import Executable, Select, insert, select
 from sqlalchemy.orm import Session
 
 from anchoring.auditor import entry as entry_format
@@ -65,6 +65,8 @@ LOGGED_CHANGES = {Change.PUBLISHED, Change.UPDATED, Change.WITHDRAWN}
 
 
 class LogLike(Protocol):
+    def head_for_append_statements(self, session: Session) -> list[Executable]: ...
+    def use_head_for_append(self, session: Session, rows: Sequence[Sequence[Any]]) -> None: ...
     def plan_append(self, session: Session, entries: Sequence[bytes]) -> PlannedAppend: ...
     def write_append(self, session: Session, planned: PlannedAppend) -> None: ...
     def sign_receipt(self, index: int, leaf_hash: bytes, when: datetime) -> str: ...
@@ -469,9 +471,17 @@ class BatchClaims:
     def look_up_slugs(self, session: Session, slugs: set[str]) -> None:
         """Ask the database once for every slug the batch's items want: on PostgreSQL each
         item asking alone was a round trip taken while the batch held the write lock."""
-        wanted = slugs - self.slugs_in_db.keys()
-        used = slugs_in_use(session, wanted)
-        self.slugs_in_db.update({slug: slug in used for slug in wanted})
+        self.note_slugs(slugs, slugs_in_use(session, slugs - self.slugs_in_db.keys()))
+
+    @staticmethod
+    def slugs_statement(slugs: set[str]) -> Select[tuple[str]]:
+        """`look_up_slugs` as a statement, for a batch that sends it with its other reads."""
+        return select(Dataset.slug).where(Dataset.slug.in_(slugs))
+
+    def note_slugs(self, asked: set[str], in_use: Iterable[str]) -> None:
+        """What the database said about `asked`: `in_use` are taken, the rest are free."""
+        used = set(in_use)
+        self.slugs_in_db.update({slug: slug in used for slug in asked})
 
     @staticmethod
     def check(claims: BatchClaims | None, **wanted: Any) -> None:

@@ -113,16 +113,29 @@ def indexed_versions(session: Session, dataset_ids: list[str]
 
 
 def hydrate(session: Session, results: SearchResults) -> list[dict[str, Any]]:
-    """Summaries of the hit datasets, from the version the index holds for each."""
+    """Summaries of the hit datasets, from the version the index holds for each. Reads the
+    columns a summary shows, not whole rows: loading a page of entities was a third of a
+    search's CPU."""
     scores = {hit.dataset_id: hit for hit in results.hits}
+    if not scores:
+        return []
+    rows = session.connection().execute(
+        select(Dataset.id, Dataset.slug, Dataset.organization_id, DatasetVersion.version,
+               DatasetVersion.state, DatasetVersion.visibility, DatasetVersion.metadata_json)
+        .join(DatasetVersion, and_(DatasetVersion.dataset_id == Dataset.id,
+                                   DatasetVersion.version == listed_version_number()))
+        .where(Dataset.id.in_(list(scores))))
+    found = {row.id: row for row in rows}
     items = []
-    for dataset, version in indexed_versions(session, list(scores)):
-        hit = scores[dataset.id]
-        metadata = json.loads(version.metadata_json)
+    for dataset_id, hit in scores.items():
+        row = found.get(dataset_id)
+        if row is None:
+            continue
+        metadata = json.loads(row.metadata_json)
         items.append({
-            "id": dataset.id, "slug": dataset.slug, "organization": dataset.organization_id,
-            "version": version.version, "state": version.state,
-            "visibility": version.visibility, "title": metadata.get("title"),
+            "id": row.id, "slug": row.slug, "organization": row.organization_id,
+            "version": row.version, "state": row.state,
+            "visibility": row.visibility, "title": metadata.get("title"),
             "description": metadata.get("description"),
             "keywords": metadata.get("keywords", []),
             "formats": sorted({d["format"] for d in metadata.get("distributions", [])

@@ -42,7 +42,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from registry.database import Database, serialize_catalogue_writes
+from sqlalchemy.orm import Session
+
+from registry.database import (
+    Database,
+    catalogue_write_lock,
+    holding_catalogue_write_lock,
+    read_together,
+)
 from registry.datasets.actions import (
     Answer,
     BatchClaims,
@@ -171,10 +178,8 @@ class PublishSequencer:
         planned: list[tuple[_Pending, Plan]] = []
         try:
             with self._turn(), self.db.write() as session:
-                serialize_catalogue_writes(session)
                 self._top_up(batch)  # what arrived while this batch waited for its turn
-                claims = BatchClaims()
-                claims.look_up_slugs(session, {slug for p in batch for slug in p.slugs})
+                claims = self._open(session, {slug for p in batch for slug in p.slugs})
                 for pending in batch:
                     try:
                         planned.append((pending, pending.work(session, claims)))
@@ -198,6 +203,22 @@ class PublishSequencer:
             for pending in batch:
                 if pending not in self._carried:
                     pending.done.set()
+
+    def _open(self, session: Session, slugs: set[str]) -> BatchClaims:
+        """Take the write lock, look up the batch's slugs and read the log head: one round
+        trip on PostgreSQL (`read_together`), in that order, so both reads see the last
+        batch's commit. Everything after the lock is read under it, as before."""
+        lock = catalogue_write_lock(session)
+        log_reads = self.services.log.head_for_append_statements(session)
+        statements = [*([lock] if lock is not None else []),
+                      BatchClaims.slugs_statement(slugs), *log_reads]
+        rows = read_together(session, statements)
+        if lock is not None:
+            holding_catalogue_write_lock(session)
+        claims = BatchClaims()
+        claims.note_slugs(slugs, (slug for (slug,) in rows[-1 - len(log_reads)]))
+        self.services.log.use_head_for_append(session, rows[len(rows) - len(log_reads):])
+        return claims
 
     def _record_alone(self, pending: _Pending) -> None:
         """The unbatched path, for the items of a batch that failed as a whole."""

@@ -294,6 +294,41 @@ def test_a_worker_that_has_not_searched_within_the_lag_shows_every_older_change(
     indexer.release()
 
 
+def test_a_busy_worker_reads_the_feed_head_once_per_half_lag(db: Database, tmp_path: Path
+                                                             ) -> None:
+    """A head read less than half the lag ago already covers every change older than the
+    lag, so a worker beside the indexer reads it at most once per half lag: under load that
+    read was an eighth of a search's CPU. Once half the lag has passed it reads it again, and
+    a change older than the lag is then found (the two tests above hold that part)."""
+    from sqlalchemy import event
+
+    indexer = TantivyEngine(tmp_path / "ix", max_lag=2.0)
+    indexer.attach(db.write, read_sessions=db.read)
+    reader = TantivyEngine(tmp_path / "ix", freshness_wait=2.0, max_lag=2.0)
+    reader.attach(db.write, read_sessions=db.read)
+    publish(db, [blank("old", title_en="bus routes")])
+    assert indexer.index_step() == 1  # takes the lease; the reader now never indexes
+    head_reads: list[float] = []
+
+    def count(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
+        if "max(id)" in statement and "search_outbox" in statement:
+            head_reads.append(time.monotonic())
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        with db.read() as session:
+            for _ in range(5):
+                assert reader.search(session, SearchQuery(q="bus")).total == 1
+        assert len(head_reads) == 1
+        time.sleep(max(0.0, head_reads[0] + 1.0 - time.monotonic()))  # half the lag
+        with db.read() as session:
+            assert reader.search(session, SearchQuery(q="bus")).total == 1
+        assert len(head_reads) == 2
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+    indexer.release()
+
+
 def test_a_process_that_finds_the_lease_free_reads_its_own_writes(db: Database, tmp_path: Path
                                                                   ) -> None:
     """The lag is for workers beside another indexer. A process that finds the lease free (a
