@@ -156,7 +156,9 @@ def read_together(session: Session, statements: Sequence[Executable]) -> list[li
     Why: a publish batch starts with a lock and a few reads, and on PostgreSQL each was a
     round trip taken on a busy machine, where every round trip waits to be scheduled twice.
     There they go out in one pipeline and the driver waits once; their rows are plain tuples
-    (no ORM objects). Elsewhere (SQLite) they simply run one after the other.
+    (no ORM objects). Parameters go to the driver as they are (no SQLAlchemy bind
+    processing): plain strings and integers. Elsewhere (SQLite) they simply run one after the
+    other.
     """
     if session.get_bind().dialect.name != "postgresql":
         return [[tuple(row) for row in session.execute(statement)] for statement in statements]
