@@ -429,9 +429,9 @@ class TransparencyLog:
                 raise ValueError("log entries must be bytes of at most 65535")
         if not entries:
             return PlannedAppend([], [], [], None)
-        read_ahead = self._read_ahead(session)
-        size, head_root, latest = self._head_for_append(session)
-        session.info.pop(_HEAD_READ_AHEAD, None)  # used once: a second append reads afresh
+        read_ahead = self._take_read_ahead(session)  # once: a second append reads afresh
+        size, head_root, latest = self._head_for_append(
+            session, read_ahead[0] if read_ahead is not None else None)
         # Never a receipt without a checkpoint behind it: if the stored tree could not be
         # signed (its right edge does not give the head root, or it does not extend the last
         # signed checkpoint), refuse the write now instead of acknowledging it. The right
@@ -491,14 +491,16 @@ class TransparencyLog:
         session.info[_HEAD_READ_AHEAD] = (session.get_transaction(), head, hashes)
 
     @staticmethod
-    def _read_ahead(session: Session) -> tuple[Any, dict[int, bytes]] | None:
-        """The head row and hashes given by `use_head_for_append` in this transaction, once."""
-        given = session.info.get(_HEAD_READ_AHEAD)
+    def _take_read_ahead(session: Session) -> tuple[Any, dict[int, bytes]] | None:
+        """The head row and hashes given by `use_head_for_append` in this transaction, if
+        any; taken, so that the next append reads for itself."""
+        given = session.info.pop(_HEAD_READ_AHEAD, None)
         if given is None or given[0] is not session.get_transaction() or given[1] is None:
             return None
         return given[1], given[2]
 
-    def _head_for_append(self, session: Session) -> tuple[int, bytes, SignedCheckpoint | None]:
+    def _head_for_append(self, session: Session, read_ahead: Any = None
+                         ) -> tuple[int, bytes, SignedCheckpoint | None]:
         """The head (locked until commit), refused while an alarm is open, and the newest
         checkpoint's (size, root): one statement, one round trip on PostgreSQL.
 
@@ -507,10 +509,10 @@ class TransparencyLog:
         then be an older one (which the newer one extends, so the check still holds) and an
         alarm raised meanwhile is seen by the next append, as one raised just after this
         statement would be. Catalogue writes take the catalogue write lock first, so their
-        head lock never waits on one another."""
+        head lock never waits on one another. `read_ahead`: that statement's row, read already
+        together with the caller's reads (`use_head_for_append`)."""
         statement = self._head_for_append_sql(session)
-        read_ahead = self._read_ahead(session)
-        row = (read_ahead[0] if read_ahead is not None
+        row = (read_ahead if read_ahead is not None
                else session.connection().exec_driver_sql(statement).first())
         if row is None:  # a new log: create its head row, then read the same way
             session.execute(_insert_ignoring_conflicts(session, LogHead).values(

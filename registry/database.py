@@ -168,17 +168,18 @@ def read_together(session: Session, statements: Sequence[Executable]) -> list[li
     compiled = [statement.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
                 for statement in statements]
     driver = session.connection().connection.driver_connection
+    cursors = [driver.cursor() for _ in compiled]
     try:
-        cursors = []
         with driver.pipeline():
-            for statement in compiled:
-                cursor = driver.cursor()
+            for cursor, statement in zip(cursors, compiled, strict=True):
                 cursor.execute(statement.string, statement.params)
-                cursors.append(cursor)
         return [cursor.fetchall() if cursor.description is not None else []
                 for cursor in cursors]
     except psycopg.Error as exc:
         raise DBAPIError.instance(None, None, exc, psycopg.Error) from exc
+    finally:
+        for cursor in cursors:
+            cursor.close()
 
 
 _HOLDS_WRITE_LOCK = "ndr.catalogue_write_lock"

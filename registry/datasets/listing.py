@@ -6,7 +6,7 @@ import json
 from datetime import date
 from typing import Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import Select, and_, select
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
@@ -102,14 +102,17 @@ def indexed_versions(session: Session, dataset_ids: list[str]
                      ) -> list[tuple[Dataset, DatasetVersion]]:
     """Each dataset with the version its search document holds (the released one, else the
     latest), in the order given: one query for a whole page of hits."""
-    rows = session.execute(
-        select(Dataset, DatasetVersion)
-        .join(DatasetVersion, and_(
-            DatasetVersion.dataset_id == Dataset.id,
-            DatasetVersion.version == listed_version_number()))
-        .where(Dataset.id.in_(dataset_ids)))
+    rows = session.execute(_with_indexed_version(select(Dataset, DatasetVersion), dataset_ids))
     found = {dataset.id: (dataset, version) for dataset, version in rows}
     return [found[i] for i in dataset_ids if i in found]
+
+
+def _with_indexed_version(query: Select[Any], dataset_ids: list[str]) -> Select[Any]:
+    """`query` over the datasets `dataset_ids`, each joined to the version its search
+    document holds."""
+    return (query.join(DatasetVersion, and_(DatasetVersion.dataset_id == Dataset.id,
+                                            DatasetVersion.version == listed_version_number()))
+            .where(Dataset.id.in_(dataset_ids)))
 
 
 def hydrate(session: Session, results: SearchResults) -> list[dict[str, Any]]:
@@ -119,12 +122,10 @@ def hydrate(session: Session, results: SearchResults) -> list[dict[str, Any]]:
     scores = {hit.dataset_id: hit for hit in results.hits}
     if not scores:
         return []
-    rows = session.connection().execute(
+    rows = session.connection().execute(_with_indexed_version(
         select(Dataset.id, Dataset.slug, Dataset.organization_id, DatasetVersion.version,
-               DatasetVersion.state, DatasetVersion.visibility, DatasetVersion.metadata_json)
-        .join(DatasetVersion, and_(DatasetVersion.dataset_id == Dataset.id,
-                                   DatasetVersion.version == listed_version_number()))
-        .where(Dataset.id.in_(list(scores))))
+               DatasetVersion.state, DatasetVersion.visibility, DatasetVersion.metadata_json),
+        list(scores)))
     found = {row.id: row for row in rows}
     items = []
     for dataset_id, hit in scores.items():

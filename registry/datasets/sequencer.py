@@ -215,9 +215,10 @@ class PublishSequencer:
         rows = read_together(session, statements)
         if lock is not None:
             holding_catalogue_write_lock(session)
+        first_log_read = len(rows) - len(log_reads)
         claims = BatchClaims()
-        claims.note_slugs(slugs, (slug for (slug,) in rows[-1 - len(log_reads)]))
-        self.services.log.use_head_for_append(session, rows[len(rows) - len(log_reads):])
+        claims.note_slugs(slugs, (slug for (slug,) in rows[first_log_read - 1]))
+        self.services.log.use_head_for_append(session, rows[first_log_read:])
         return claims
 
     def _record_alone(self, pending: _Pending) -> None:

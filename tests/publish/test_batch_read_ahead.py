@@ -34,18 +34,6 @@ from registry.database import (
 from tests.catalogue.helpers import metadata
 
 
-@pytest.fixture
-def db(database_url: str):  # type: ignore[no-untyped-def]
-    from registry.migrate import upgrade_database
-
-    database = Database(database_url)
-    upgrade_database(database.engine)
-    try:
-        yield database
-    finally:
-        database.dispose()
-
-
 def _wait_for(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():

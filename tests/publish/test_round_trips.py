@@ -23,18 +23,6 @@ from registry.datasets.models import Dataset
 from tests.catalogue.helpers import metadata
 
 
-@pytest.fixture
-def db(database_url: str):  # type: ignore[no-untyped-def]
-    from registry.migrate import upgrade_database
-
-    database = Database(database_url)
-    upgrade_database(database.engine)
-    try:
-        yield database
-    finally:
-        database.dispose()
-
-
 def test_a_postgresql_read_leaves_no_transaction_open(db) -> None:  # type: ignore[no-untyped-def]
     """Between its statements a read session holds no transaction: it neither pins old row
     versions (vacuum) nor shows up as "idle in transaction" to the operator."""

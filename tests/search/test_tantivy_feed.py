@@ -240,6 +240,19 @@ def test_a_corrupt_feed_row_is_skipped_not_fatal(
     engine.release()
 
 
+def _indexer_and_reader(db: Database, tmp_path: Path, *, max_lag: float
+                        ) -> tuple[TantivyEngine, TantivyEngine]:
+    """Two processes' engines on one index: the indexer holds the feed lease (it has applied
+    one entry, "bus routes"), so the reader never indexes and searches with the lag."""
+    indexer = TantivyEngine(tmp_path / "ix", max_lag=max_lag)
+    indexer.attach(db.write, read_sessions=db.read)
+    reader = TantivyEngine(tmp_path / "ix", freshness_wait=2.0, max_lag=max_lag)
+    reader.attach(db.write, read_sessions=db.read)
+    publish(db, [blank("old", title_en="bus routes")])
+    assert indexer.index_step() == 1  # takes the lease; the reader now never indexes
+    return indexer, reader
+
+
 def test_a_worker_that_does_not_index_waits_only_for_changes_older_than_the_lag(
     db: Database, tmp_path: Path
 ) -> None:
@@ -247,12 +260,7 @@ def test_a_worker_that_does_not_index_waits_only_for_changes_older_than_the_lag(
     change younger than the lag (under a stream of publishes it would wait on every indexer
     commit), but once the change is older and still not indexed it waits as before; the
     worker holding the lease always shows every committed change."""
-    indexer = TantivyEngine(tmp_path / "ix", max_lag=0.3)
-    indexer.attach(db.write, read_sessions=db.read)
-    reader = TantivyEngine(tmp_path / "ix", freshness_wait=2.0, max_lag=0.3)
-    reader.attach(db.write, read_sessions=db.read)
-    publish(db, [blank("old", title_en="bus routes")])
-    assert indexer.index_step() == 1  # takes the lease; the reader now never indexes
+    indexer, reader = _indexer_and_reader(db, tmp_path, max_lag=0.3)
     with db.read() as session:  # a busy worker: it has read the feed head within the lag
         assert reader.search(session, SearchQuery(q="tide")).total == 0
     publish(db, [blank("young", title_en="tide tables")])
@@ -277,12 +285,7 @@ def test_a_worker_that_has_not_searched_within_the_lag_shows_every_older_change(
     """The lag bounds staleness in time. A worker last asked long ago must not answer from the
     feed head it saw then: every change committed more than the lag ago is found (CI once saw
     a gunicorn worker miss an entry published seconds earlier)."""
-    indexer = TantivyEngine(tmp_path / "ix", max_lag=0.3)
-    indexer.attach(db.write, read_sessions=db.read)
-    reader = TantivyEngine(tmp_path / "ix", freshness_wait=2.0, max_lag=0.3)
-    reader.attach(db.write, read_sessions=db.read)
-    publish(db, [blank("old", title_en="bus routes")])
-    assert indexer.index_step() == 1
+    indexer, reader = _indexer_and_reader(db, tmp_path, max_lag=0.3)
     with db.read() as session:
         assert reader.search(session, SearchQuery(q="harbour")).total == 0
     publish(db, [blank("gauges", title_en="harbour gauges")])
@@ -302,12 +305,7 @@ def test_a_busy_worker_reads_the_feed_head_once_per_half_lag(db: Database, tmp_p
     a change older than the lag is then found (the two tests above hold that part)."""
     from sqlalchemy import event
 
-    indexer = TantivyEngine(tmp_path / "ix", max_lag=2.0)
-    indexer.attach(db.write, read_sessions=db.read)
-    reader = TantivyEngine(tmp_path / "ix", freshness_wait=2.0, max_lag=2.0)
-    reader.attach(db.write, read_sessions=db.read)
-    publish(db, [blank("old", title_en="bus routes")])
-    assert indexer.index_step() == 1  # takes the lease; the reader now never indexes
+    indexer, reader = _indexer_and_reader(db, tmp_path, max_lag=2.0)
     head_reads: list[float] = []
 
     def count(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
